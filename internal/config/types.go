@@ -1,0 +1,87 @@
+// Package config decodes, defaults and validates renewer's HCL configuration.
+//
+// The types in this file are the typed result of decoding: every later stage
+// (plan, acme, store, hook, agent) reads these and never the HCL.
+package config
+
+import (
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Well-known ACME directory names accepted by acme.directory.
+const (
+	LetsEncrypt        = "https://acme-v02.api.letsencrypt.org/directory"
+	LetsEncryptStaging = "https://acme-staging-v02.api.letsencrypt.org/directory"
+)
+
+// Config is one decoded, validated configuration file.
+type Config struct {
+	File         string // path the config was read from
+	Storage      Storage
+	ACME         ACME
+	Certificates []Certificate // in file order, names unique
+}
+
+// Storage says where renewer keeps accounts, certificates and state.
+type Storage struct {
+	Path         string // absolute or relative to the config file's directory
+	KeepVersions int    // how many old versions to keep besides the live one (default 3)
+}
+
+// ACME describes the certificate authority and the account used with it.
+type ACME struct {
+	Directory        string // resolved URL ("letsencrypt" -> LetsEncrypt)
+	StagingDirectory string // the staging twin for --dry-run; equals Directory when unknown
+	Email            string
+	AcceptTerms      bool   // accept_terms; must be true to register
+	CABundle         string // optional PEM file of roots trusted for the ACME server's TLS (path resolved)
+}
+
+// Certificate is one certificate "NAME" block with defaults applied.
+type Certificate struct {
+	Name        string
+	Domains     []string // lower-cased, in config order, no duplicates
+	KeyType     string   // one of KeyTypes
+	RenewBefore RenewBefore
+	Challenge   Challenge
+	Install     *Install // nil when there is no install block
+	Hooks       []Hook   // in file order
+	DeclRange   hcl.Range
+}
+
+// KeyTypes lists the accepted key_type values; the first is the default.
+var KeyTypes = []string{"ec256", "ec384", "rsa2048", "rsa3072", "rsa4096"}
+
+// RenewBefore is either a fixed duration before expiry or a fraction of the
+// certificate's lifetime. The zero value means "the default rule": 1/3 of the
+// lifetime, 1/2 for lifetimes of 10 days or less.
+type RenewBefore struct {
+	Duration time.Duration // > 0 for "30d", "720h"
+	Fraction float64       // in (0,1) for "1/3", "0.25"
+}
+
+// IsDefault reports whether no explicit renew_before was configured.
+func (r RenewBefore) IsDefault() bool { return r.Duration == 0 && r.Fraction == 0 }
+
+// Challenge says how domain control is proven. Exactly one of Listen and
+// Webroot is set for Type "http".
+type Challenge struct {
+	Type    string // "http"
+	Listen  string // standalone: host:port renewer listens on, e.g. ":80"
+	Webroot string // webroot: directory; files go to <webroot>/.well-known/acme-challenge/
+}
+
+// Install is an extra copy of the live files into a directory of the user's choice.
+type Install struct {
+	Dir string // cert.pem chain.pem fullchain.pem privkey.pem are written here
+}
+
+// Hook is a command run after a new certificate goes live.
+type Hook struct {
+	Name    string
+	Command []string // argv; no shell unless the user writes one
+	Timeout time.Duration
+	Env     map[string]string
+}
