@@ -1,0 +1,261 @@
+// Package acme obtains certificates from an ACME CA. It is the only package
+// that knows lego: everything it takes and returns is plain Go, and every call
+// takes a context, so a later move to lego v5 touches this package alone.
+package acme
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	legoacme "github.com/go-acme/lego/v4/acme"
+	"github.com/go-acme/lego/v4/certcrypto"
+	"github.com/go-acme/lego/v4/certificate"
+	"github.com/go-acme/lego/v4/lego"
+	legolog "github.com/go-acme/lego/v4/log"
+	"github.com/go-acme/lego/v4/providers/http/webroot"
+	"github.com/go-acme/lego/v4/registration"
+)
+
+// Options describe one CA and the account used with it.
+type Options struct {
+	Directory   string // ACME directory URL
+	Email       string
+	AcceptTerms bool
+	CABundle    string // optional PEM file of extra roots for the CA's TLS
+	AccountDir  string // where the account key and registration are kept
+	UserAgent   string
+	Log         *slog.Logger
+	Now         func() time.Time // for the account's creation time; nil means time.Now
+}
+
+// Request is one certificate to obtain.
+type Request struct {
+	Domains []string
+	KeyType string // ec256, ec384, rsa2048, rsa3072, rsa4096
+	// Exactly one way to answer HTTP-01:
+	Listen  string // standalone: served by the client's HTTPSolver on this address
+	Webroot string // files written under <Webroot>/.well-known/acme-challenge/
+}
+
+// Certificate is what the CA issued, all PEM.
+type Certificate struct {
+	Cert  []byte // leaf
+	Chain []byte // issuer certificates
+	Key   []byte // private key
+}
+
+// Client obtains certificates from one CA with one account. It is safe for
+// concurrent use; the account is loaded or registered once.
+type Client struct {
+	opts      Options
+	transport http.RoundTripper
+	solve     *HTTPSolver
+
+	mu  sync.Mutex
+	acc *account
+}
+
+var legoLogOnce sync.Once
+
+// New prepares a client; it does not contact the CA yet. solver answers
+// standalone HTTP-01 challenges and may be shared by several clients.
+func New(o Options, solver *HTTPSolver) (*Client, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = "renewer"
+	}
+	if o.AccountDir == "" {
+		return nil, errors.New("acme: no account directory")
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if o.CABundle != "" {
+		pemBytes, err := os.ReadFile(o.CABundle)
+		if err != nil {
+			return nil, fmt.Errorf("acme: read ca_bundle: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("acme: ca_bundle %s holds no certificate", o.CABundle)
+		}
+	}
+	// lego logs through a process-wide logger; send it to ours at debug level.
+	legoLogOnce.Do(func() { legolog.Logger = slog.NewLogLogger(o.Log.Handler(), slog.LevelDebug) })
+	return &Client{
+		opts:  o,
+		solve: solver,
+		transport: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			TLSClientConfig:     &tls.Config{RootCAs: pool},
+			TLSHandshakeTimeout: 15 * time.Second,
+			MaxIdleConnsPerHost: 8,
+		},
+	}, nil
+}
+
+// Obtain runs one ACME order for req and returns the issued certificate. lego
+// cannot be cancelled mid-order: when ctx ends first, Obtain returns ctx's
+// error at once and the abandoned order finishes (or fails) on its own.
+func (c *Client) Obtain(ctx context.Context, req Request) (*Certificate, error) {
+	type result struct {
+		cert *Certificate
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		cert, err := c.obtain(req)
+		done <- result{cert, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case r := <-done:
+		return r.cert, r.err
+	}
+}
+
+func (c *Client) obtain(req Request) (*Certificate, error) {
+	keyType, err := legoKeyType(req.KeyType)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := c.account()
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.order(acc, req, keyType)
+	var prob *legoacme.ProblemDetails
+	if errors.As(err, &prob) && prob.Type == "urn:ietf:params:acme:error:accountDoesNotExist" {
+		// The CA forgot the stored account (a test CA restarted, an account
+		// deactivated elsewhere): register again once and retry.
+		c.opts.Log.Warn("the CA no longer knows the stored account; registering again", "directory", c.opts.Directory)
+		if acc, err = c.register(true); err != nil {
+			return nil, err
+		}
+		res, err = c.order(acc, req, keyType)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Certificate{Cert: res.Certificate, Chain: res.IssuerCertificate, Key: res.PrivateKey}, nil
+}
+
+func (c *Client) order(acc *account, req Request, keyType certcrypto.KeyType) (*certificate.Resource, error) {
+	lc, err := c.lego(acc, keyType)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case req.Webroot != "":
+		p, err := webroot.NewHTTPProvider(req.Webroot)
+		if err != nil {
+			return nil, fmt.Errorf("webroot %s: %w", req.Webroot, err)
+		}
+		err = lc.Challenge.SetHTTP01Provider(p)
+		if err != nil {
+			return nil, err
+		}
+	case req.Listen != "":
+		if c.solve == nil {
+			return nil, errors.New("acme: standalone HTTP-01 needs an HTTPSolver")
+		}
+		if err := lc.Challenge.SetHTTP01Provider(c.solve.Provider(req.Listen)); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, errors.New("acme: request has no challenge (listen or webroot)")
+	}
+	res, err := lc.Certificate.Obtain(certificate.ObtainRequest{Domains: req.Domains, Bundle: false})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// lego builds a lego client for one order. It is cheap (one directory GET),
+// and a client per order keeps each order's challenge provider its own.
+func (c *Client) lego(acc *account, keyType certcrypto.KeyType) (*lego.Client, error) {
+	// Built by hand, not with lego.NewConfig, which reads LEGO_CA_CERTIFICATES
+	// and panics when that path is unreadable.
+	cfg := &lego.Config{
+		CADirURL:  c.opts.Directory,
+		User:      acc,
+		UserAgent: c.opts.UserAgent,
+		// lego wraps the client's Transport in place: give it a client of its own.
+		HTTPClient:  &http.Client{Timeout: 30 * time.Second, Transport: c.transport},
+		Certificate: lego.CertificateConfig{KeyType: keyType, Timeout: 30 * time.Second},
+	}
+	lc, err := lego.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("acme directory %s: %w", c.opts.Directory, err)
+	}
+	return lc, nil
+}
+
+// account returns the registered account, registering it on first use.
+func (c *Client) account() (*account, error) {
+	return c.register(false)
+}
+
+func (c *Client) register(again bool) (*account, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.acc == nil {
+		acc, err := loadAccount(c.opts.AccountDir, c.opts.Directory, c.opts.Email, c.opts.Now())
+		if err != nil {
+			return nil, fmt.Errorf("acme account in %s: %w", c.opts.AccountDir, err)
+		}
+		c.acc = acc
+	}
+	if c.acc.Registration != nil && !again {
+		return c.acc, nil
+	}
+	if !c.opts.AcceptTerms {
+		return nil, fmt.Errorf("acme: registering an account at %s needs accept_terms = true in the acme block", c.opts.Directory)
+	}
+	c.acc.Registration = nil
+	lc, err := c.lego(c.acc, certcrypto.EC256)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := lc.Registration.Register(registration.RegisterOptions{TermsOfServiceAgreed: true})
+	if err != nil {
+		return nil, fmt.Errorf("acme: register account at %s: %w", c.opts.Directory, err)
+	}
+	c.acc.Registration = reg
+	if err := c.acc.save(c.opts.AccountDir); err != nil {
+		return nil, err
+	}
+	c.opts.Log.Info("registered ACME account", "directory", c.opts.Directory, "account", reg.URI)
+	return c.acc, nil
+}
+
+func legoKeyType(s string) (certcrypto.KeyType, error) {
+	switch s {
+	case "", "ec256":
+		return certcrypto.EC256, nil
+	case "ec384":
+		return certcrypto.EC384, nil
+	case "rsa2048":
+		return certcrypto.RSA2048, nil
+	case "rsa3072":
+		return certcrypto.RSA3072, nil
+	case "rsa4096":
+		return certcrypto.RSA4096, nil
+	}
+	return "", fmt.Errorf("acme: unsupported key type %q", s)
+}

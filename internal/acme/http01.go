@@ -1,0 +1,129 @@
+package acme
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-acme/lego/v4/challenge"
+	"github.com/go-acme/lego/v4/challenge/http01"
+)
+
+// HTTPSolver answers HTTP-01 challenges for the whole process. lego's own
+// standalone server binds its port for every challenge, so two obtains at
+// once fail with "address already in use"; here every pending token of every
+// obtain lives in one map, served by one listener per address. A listener is
+// opened when its first token arrives and closed when its last one is gone,
+// so the port is held only while a challenge is pending.
+type HTTPSolver struct {
+	log *slog.Logger
+
+	mu      sync.Mutex
+	tokens  map[string]string // token -> key authorization
+	servers map[string]*listener
+}
+
+type listener struct {
+	srv     *http.Server
+	pending int
+}
+
+// NewHTTPSolver returns a solver with no listener open yet.
+func NewHTTPSolver(log *slog.Logger) *HTTPSolver {
+	return &HTTPSolver{log: log, tokens: map[string]string{}, servers: map[string]*listener{}}
+}
+
+// ServeHTTP answers GET /.well-known/acme-challenge/<token> for pending tokens.
+// It is also usable behind another server (a reverse proxy on port 80).
+func (h *HTTPSolver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	token, ok := strings.CutPrefix(r.URL.Path, http01.ChallengePath(""))
+	if !ok || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		http.NotFound(w, r)
+		return
+	}
+	h.mu.Lock()
+	keyAuth, ok := h.tokens[token]
+	h.mu.Unlock()
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = w.Write([]byte(keyAuth))
+}
+
+// Provider returns a lego challenge provider that publishes tokens here and
+// makes sure a listener runs on addr.
+func (h *HTTPSolver) Provider(addr string) challenge.Provider {
+	return &httpProvider{solver: h, addr: addr}
+}
+
+type httpProvider struct {
+	solver *HTTPSolver
+	addr   string
+}
+
+func (p *httpProvider) Present(domain, token, keyAuth string) error {
+	return p.solver.add(p.addr, token, keyAuth)
+}
+
+func (p *httpProvider) CleanUp(domain, token, keyAuth string) error {
+	p.solver.remove(p.addr, token)
+	return nil
+}
+
+func (h *HTTPSolver) add(addr, token, keyAuth string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	l := h.servers[addr]
+	if l == nil {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("http-01 standalone server: %w", err)
+		}
+		l = &listener{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
+		h.servers[addr] = l
+		go func() {
+			if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				h.log.Error("http-01 server stopped", "listen", addr, "err", err)
+			}
+		}()
+		h.log.Debug("http-01 server listening", "listen", ln.Addr().String())
+	}
+	l.pending++
+	h.tokens[token] = keyAuth
+	return nil
+}
+
+func (h *HTTPSolver) remove(addr, token string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.tokens, token)
+	l := h.servers[addr]
+	if l == nil {
+		return
+	}
+	if l.pending--; l.pending <= 0 {
+		delete(h.servers, addr)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = l.srv.Shutdown(ctx)
+	}
+}
+
+// Close stops every listener still open.
+func (h *HTTPSolver) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for addr, l := range h.servers {
+		_ = l.srv.Close()
+		delete(h.servers, addr)
+	}
+	clear(h.tokens)
+}

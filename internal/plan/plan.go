@@ -1,0 +1,136 @@
+// Package plan decides whether a certificate is due for renewal and how
+// healthy it is. It is pure: the current time comes in as an argument and
+// nothing here reads the clock, the disk or the network.
+package plan
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/renewer/renewer/internal/certinfo"
+	"github.com/renewer/renewer/internal/config"
+)
+
+// Reason says why a certificate is (or is not) due.
+type Reason string
+
+// The reasons Decide returns, in the order it checks them. Forced is never
+// returned by Decide; callers use it for a renewal the user asked for.
+const (
+	Missing        Reason = "no certificate installed"
+	NamesChanged   Reason = "names differ from the config"
+	KeyMismatch    Reason = "key does not match the certificate"
+	KeyTypeChanged Reason = "key type differs from the config"
+	Expired        Reason = "certificate has expired"
+	InWindow       Reason = "inside the renewal window"
+	Forced         Reason = "forced"
+	NotDue         Reason = "not due"
+)
+
+// Decision is the outcome of Decide.
+type Decision struct {
+	Due    bool
+	Reason Reason
+	// At is when renewal is or was due: the renewal time from RenewAt for
+	// NotDue, InWindow and Expired; now for Missing, NamesChanged and the
+	// key reasons.
+	At time.Time
+}
+
+// Decide says whether c needs a new certificate at now, given the installed
+// certificate's facts (nil when nothing is installed). Checks run in this
+// order: missing, names, key match, key type, expired, renewal window.
+//
+// The key-match check applies only when have.HasKey: facts loaded without a
+// key cannot show a mismatch. An empty c.KeyType skips the key-type check.
+func Decide(now time.Time, c config.Certificate, have *certinfo.Facts) Decision {
+	due := func(r Reason, at time.Time) Decision { return Decision{Due: true, Reason: r, At: at} }
+	switch {
+	case have == nil:
+		return due(Missing, now)
+	case !have.SameNames(c.Domains):
+		return due(NamesChanged, now)
+	case have.HasKey && !have.KeyMatches:
+		return due(KeyMismatch, now)
+	case c.KeyType != "" && have.KeyType != c.KeyType:
+		return due(KeyTypeChanged, now)
+	}
+	at := RenewAt(have, c.RenewBefore)
+	switch {
+	case now.After(have.NotAfter):
+		return due(Expired, at)
+	case !now.Before(at):
+		return due(InWindow, at)
+	}
+	return Decision{Reason: NotDue, At: at}
+}
+
+// RenewAt is when a certificate becomes due under rule rb:
+//   - a duration rule: NotAfter - Duration;
+//   - a fraction rule: NotAfter - Fraction × lifetime;
+//   - the default rule: NotAfter - lifetime/3, or lifetime/2 when the
+//     lifetime is 10 days or less.
+//
+// The result is clamped to NotBefore..NotAfter, so a duration longer than the
+// whole lifetime makes the certificate due from its NotBefore, that is at
+// once (and every newly issued certificate will be due too: config
+// validation should warn about such rules).
+func RenewAt(f *certinfo.Facts, rb config.RenewBefore) time.Time {
+	life := f.Lifetime()
+	var before time.Duration
+	switch {
+	case rb.Duration > 0:
+		before = rb.Duration
+	case rb.Fraction > 0:
+		before = time.Duration(rb.Fraction * float64(life))
+	case life <= 10*24*time.Hour:
+		before = life / 2
+	default:
+		before = life / 3
+	}
+	at := f.NotAfter.Add(-before)
+	if at.Before(f.NotBefore) {
+		at = f.NotBefore
+	}
+	if at.After(f.NotAfter) {
+		at = f.NotAfter
+	}
+	return at
+}
+
+// Health is a certificate's state for monitoring; the values are the
+// monitoring-plugin exit codes.
+type Health int
+
+// Health values.
+const (
+	OK       Health = 0
+	Warning  Health = 1
+	Critical Health = 2
+)
+
+// Assess is Critical when the certificate has expired or less than a tenth
+// of its lifetime is left, Warning when Decide says it is due (including when
+// nothing is installed), and OK otherwise.
+func Assess(now time.Time, c config.Certificate, have *certinfo.Facts) Health {
+	if have != nil && (now.After(have.NotAfter) || have.NotAfter.Sub(now) < have.Lifetime()/10) {
+		return Critical
+	}
+	if Decide(now, c, have).Due {
+		return Warning
+	}
+	return OK
+}
+
+// String returns "ok", "warning" or "critical".
+func (h Health) String() string {
+	switch h {
+	case OK:
+		return "ok"
+	case Warning:
+		return "warning"
+	case Critical:
+		return "critical"
+	}
+	return fmt.Sprintf("Health(%d)", int(h))
+}

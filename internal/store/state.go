@@ -1,0 +1,62 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// State is what renewer remembers about one certificate between runs.
+type State struct {
+	LastAttempt     time.Time `json:"last_attempt,omitzero"`
+	LastResult      string    `json:"last_result,omitempty"` // "renewed", "failed", "skipped"...
+	LastError       string    `json:"last_error,omitempty"`
+	LastSuccess     time.Time `json:"last_success,omitzero"`
+	Failures        int       `json:"failures,omitempty"` // consecutive
+	NextAttempt     time.Time `json:"next_attempt,omitzero"`
+	InstalledSerial string    `json:"installed_serial,omitempty"`
+	AppliedSerial   string    `json:"applied_serial,omitempty"` // hooks all succeeded for this serial
+}
+
+func (s *Store) statePath(name string) string {
+	return filepath.Join(s.root, "state", name+".json")
+}
+
+// LoadState reads state/<name>.json. A missing file yields the zero State.
+func (s *Store) LoadState(name string) (State, error) {
+	var st State
+	if err := validName(name); err != nil {
+		return st, err
+	}
+	path := s.statePath(name)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("store: load state: %w", err)
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return State{}, fmt.Errorf("store: load state %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// SaveState replaces state/<name>.json atomically (0600).
+func (s *Store) SaveState(name string, st State) error {
+	if err := validName(name); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("store: save state %s: %w", name, err)
+	}
+	path := s.statePath(name)
+	if err := writeAtomic(path, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("store: save state %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,365 @@
+// Package testca starts a real ACME test CA for tests and the demo: Pebble and
+// pebble-challtestsrv, both pinned in go.mod as tool dependencies, on free
+// loopback ports. Pebble's DNS lookups go to challtestsrv, which answers every
+// A query with 127.0.0.1, so Pebble validates HTTP-01 challenges against
+// 127.0.0.1:HTTPPort and TLS-ALPN-01 against 127.0.0.1:TLSPort.
+//
+// Nothing in the renewer binary imports this package.
+package testca
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options shape the CA. The zero value (with Dir set) is a Pebble with one
+// 90-day profile, no validation sleeps, no authorization reuse, and Pebble's
+// default 5% of nonces rejected as bad so badNonce retries are exercised.
+type Options struct {
+	Dir      string        // where configs, keys and logs go (required)
+	Validity time.Duration // of the "default" profile; 0 means 90 days
+	// Profiles adds more named profiles with their validity periods.
+	Profiles map[string]time.Duration
+	Env      []string  // extra environment for Pebble, e.g. PEBBLE_WFE_NONCEREJECT=50
+	Log      io.Writer // output of both servers; nil means Dir/ca.log
+}
+
+// CA is a running Pebble with its challenge test server.
+type CA struct {
+	Directory  string // ACME directory URL
+	Management string // Pebble's management API base URL
+	CABundle   string // PEM file to trust for the Directory's TLS
+	HTTPPort   int    // port Pebble connects to for HTTP-01 validation
+	TLSPort    int    // port Pebble connects to for TLS-ALPN-01 validation
+	DNSAddr    string // challtestsrv's DNS server (host:port)
+	ChallAPI   string // challtestsrv's management API base URL
+
+	client *http.Client
+	procs  []*exec.Cmd
+	waits  []chan error
+	once   sync.Once
+}
+
+// Start builds (if needed) and starts both servers and waits until Pebble
+// answers its directory. The caller must call Stop.
+func Start(ctx context.Context, o Options) (*CA, error) {
+	if o.Dir == "" {
+		return nil, errors.New("testca: Options.Dir is required")
+	}
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("testca: %w", err)
+	}
+	pebbleBin, err := toolPath(ctx, "pebble")
+	if err != nil {
+		return nil, err
+	}
+	challBin, err := toolPath(ctx, "pebble-challtestsrv")
+	if err != nil {
+		return nil, err
+	}
+	logw := o.Log
+	if logw == nil {
+		f, err := os.OpenFile(filepath.Join(o.Dir, "ca.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("testca: %w", err)
+		}
+		logw = f
+	}
+
+	// Ports are picked free and then handed over; another process may grab
+	// one in between, so a failed start is retried with new ports.
+	var lastErr error
+	for range 3 {
+		ca, err := start(ctx, o, pebbleBin, challBin, logw)
+		if err == nil {
+			return ca, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+func start(ctx context.Context, o Options, pebbleBin, challBin string, logw io.Writer) (*CA, error) {
+	ports, err := freePorts(6)
+	if err != nil {
+		return nil, err
+	}
+	acmePort, mgmtPort, httpPort, tlsPort, dnsPort, challPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
+
+	certFile, keyFile := filepath.Join(o.Dir, "ca-tls.pem"), filepath.Join(o.Dir, "ca-tls.key")
+	if err := writeTLSCert(certFile, keyFile); err != nil {
+		return nil, err
+	}
+	validity := o.Validity
+	if validity == 0 {
+		validity = 90 * 24 * time.Hour
+	}
+	profiles := map[string]any{"default": map[string]any{"description": "default", "validityPeriod": int(validity.Seconds())}}
+	for name, d := range o.Profiles {
+		profiles[name] = map[string]any{"description": name, "validityPeriod": int(d.Seconds())}
+	}
+	cfg := map[string]any{"pebble": map[string]any{
+		"listenAddress":                  "127.0.0.1:" + strconv.Itoa(acmePort),
+		"managementListenAddress":        "127.0.0.1:" + strconv.Itoa(mgmtPort),
+		"certificate":                    certFile,
+		"privateKey":                     keyFile,
+		"httpPort":                       httpPort,
+		"tlsPort":                        tlsPort,
+		"ocspResponderURL":               "",
+		"externalAccountBindingRequired": false,
+		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
+		"keyAlgorithm":                   "ecdsa",
+		"profiles":                       profiles,
+	}}
+	cfgFile := filepath.Join(o.Dir, "pebble-config.json")
+	raw, _ := json.MarshalIndent(cfg, "", "  ")
+	if err := os.WriteFile(cfgFile, raw, 0o600); err != nil {
+		return nil, fmt.Errorf("testca: %w", err)
+	}
+
+	ca := &CA{
+		Directory:  fmt.Sprintf("https://127.0.0.1:%d/dir", acmePort),
+		Management: fmt.Sprintf("https://127.0.0.1:%d", mgmtPort),
+		CABundle:   certFile,
+		HTTPPort:   httpPort,
+		TLSPort:    tlsPort,
+		DNSAddr:    "127.0.0.1:" + strconv.Itoa(dnsPort),
+		ChallAPI:   fmt.Sprintf("http://127.0.0.1:%d", challPort),
+	}
+	pool := x509.NewCertPool()
+	pemBytes, _ := os.ReadFile(certFile)
+	pool.AppendCertsFromPEM(pemBytes)
+	ca.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+
+	chall := exec.Command(challBin,
+		"-dnsserver", ca.DNSAddr, "-management", "127.0.0.1:"+strconv.Itoa(challPort),
+		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "",
+		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
+	if err := ca.spawn(chall, logw, nil); err != nil {
+		return nil, err
+	}
+	env := append([]string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_AUTHZREUSE=0"}, o.Env...)
+	pebble := exec.Command(pebbleBin, "-config", cfgFile, "-dnsserver", ca.DNSAddr)
+	pebble.Dir = o.Dir
+	if err := ca.spawn(pebble, logw, env); err != nil {
+		ca.Stop()
+		return nil, err
+	}
+	if err := ca.waitReady(ctx, 60*time.Second); err != nil {
+		ca.Stop()
+		return nil, err
+	}
+	return ca, nil
+}
+
+func (c *CA) spawn(cmd *exec.Cmd, logw io.Writer, env []string) error {
+	cmd.Stdout, cmd.Stderr = logw, logw
+	cmd.Env = append(os.Environ(), env...)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("testca: start %s: %w", filepath.Base(cmd.Path), err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	c.procs = append(c.procs, cmd)
+	c.waits = append(c.waits, done)
+	return nil
+}
+
+func (c *CA) waitReady(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		for i, w := range c.waits {
+			select {
+			case err := <-w:
+				return fmt.Errorf("testca: %s exited early: %v", filepath.Base(c.procs[i].Path), err)
+			default:
+			}
+		}
+		resp, err := c.client.Get(c.Directory)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				// challtestsrv starts in parallel; its API answering means its DNS is up too.
+				if r, err := http.Get(c.ChallAPI + "/"); err == nil {
+					r.Body.Close()
+					return nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("testca: Pebble not ready at %s after %s: %v", c.Directory, limit, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Stop ends both servers and waits for them. It is safe to call twice.
+func (c *CA) Stop() {
+	c.once.Do(func() {
+		for i, p := range c.procs {
+			_ = p.Process.Signal(os.Interrupt)
+			select {
+			case <-c.waits[i]:
+			case <-time.After(5 * time.Second):
+				_ = p.Process.Kill()
+				<-c.waits[i]
+			}
+		}
+	})
+}
+
+// Roots returns the PEM of Pebble's current issuing root (what issued chains end at).
+func (c *CA) Roots() ([]byte, error) {
+	return c.get(c.Management + "/roots/0")
+}
+
+// Post sends a JSON body to Pebble's management API (e.g. "/set-renewal-info/").
+func (c *CA) Post(path string, body any) error {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.client.Post(c.Management+path, "application/json", strings.NewReader(string(raw)))
+	if err != nil {
+		return fmt.Errorf("testca: POST %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("testca: POST %s: %s: %s", path, resp.Status, msg)
+	}
+	return nil
+}
+
+func (c *CA) get(url string) ([]byte, error) {
+	resp, err := c.client.Get(url)
+	if err != nil {
+		return nil, fmt.Errorf("testca: GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("testca: GET %s: %s", url, resp.Status)
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// toolPath builds the named tool of this module (cached after the first
+// time) and returns the executable's path, so the process we start and stop
+// is the server itself and not a `go tool` wrapper.
+func toolPath(ctx context.Context, name string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "tool", "-n", name)
+	if root, err := moduleRoot(); err == nil {
+		cmd.Dir = root
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return "", fmt.Errorf("testca: go tool -n %s: %v: %s", name, err, ee.Stderr)
+		}
+		return "", fmt.Errorf("testca: go tool -n %s: %w", name, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", err
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("not inside a module")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("testca: free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() (int, error) {
+	p, err := freePorts(1)
+	if err != nil {
+		return 0, err
+	}
+	return p[0], nil
+}
+
+// writeTLSCert makes the self-signed certificate Pebble serves its API with.
+func writeTLSCert(certFile, keyFile string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "renewer test CA API"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(7 * 24 * time.Hour),
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return fmt.Errorf("testca: %w", err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		return fmt.Errorf("testca: %w", err)
+	}
+	return nil
+}
