@@ -1,0 +1,317 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/renewer/renewer/internal/agent"
+	"github.com/renewer/renewer/internal/certinfo"
+	"github.com/renewer/renewer/internal/plan"
+)
+
+func cmdRenew(ctx context.Context, e *env, g *globals, args []string) int {
+	fs := flags(e, g, "renew", "[--force] [--dry-run] [NAME...]")
+	force := fs.Bool("force", false, "renew even if not due (all certificates, or the named ones)")
+	dryRun := fs.Bool("dry-run", false, "obtain from the CA's staging twin, install nothing, run no hooks")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	a, _, code := newAgent(e, g)
+	if a == nil {
+		return code
+	}
+	defer a.Close()
+	results, err := a.RunOnce(ctx, agent.PassOptions{Force: *force, DryRun: *dryRun, Names: fs.Args()})
+	if err != nil {
+		fmt.Fprintf(e.stderr, "renewer renew: %v\n", err)
+		return ExitUsage
+	}
+	now := time.Now()
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	failed := 0
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Name, r.Action, resultDetail(r, now))
+		if !r.OK() {
+			failed++
+		}
+	}
+	tw.Flush()
+	if failed > 0 {
+		fmt.Fprintf(e.stderr, "renewer renew: %d of %d %s failed\n", failed, len(results), plural(len(results), "certificate"))
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+func resultDetail(r agent.Result, now time.Time) string {
+	switch {
+	case r.Err != nil:
+		return oneLine(r.Err.Error())
+	case r.Action == agent.Skipped:
+		return fmt.Sprintf("renews %s", when(r.Decision.At, now))
+	}
+	s := fmt.Sprintf("serial %s, expires %s (%s)", r.Serial, r.NotAfter.UTC().Format(time.DateOnly), r.Decision.Reason)
+	for _, h := range r.HookErrs {
+		s += "; HOOK FAILED: " + oneLine(h.Error())
+	}
+	return s
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// when shows a time with how far it is from now.
+func when(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := t.Sub(now)
+	rel := "in " + human(d)
+	if d < 0 {
+		rel = human(-d) + " ago"
+	}
+	return fmt.Sprintf("%s (%s)", t.UTC().Format("2006-01-02 15:04 MST"), rel)
+}
+
+func human(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	}
+	return fmt.Sprintf("%ds", int(d.Seconds()))
+}
+
+// CertStatus is one certificate in `status --json`. The field names are a
+// stable interface: add fields, never rename or remove them.
+type CertStatus struct {
+	Name        string    `json:"name"`
+	Domains     []string  `json:"domains"`
+	Health      string    `json:"health"` // ok, warning, critical
+	Serial      string    `json:"serial,omitempty"`
+	Issuer      string    `json:"issuer,omitempty"`
+	NotBefore   time.Time `json:"not_before,omitzero"`
+	NotAfter    time.Time `json:"not_after,omitzero"`
+	DaysLeft    *float64  `json:"days_left,omitempty"`
+	Due         bool      `json:"due"`
+	Reason      string    `json:"reason"`
+	NextRenewal time.Time `json:"next_renewal,omitzero"`
+	LastResult  string    `json:"last_result,omitempty"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	Failures    int       `json:"failures"`
+	Applied     bool      `json:"applied"` // hooks succeeded for the live serial
+	Problem     string    `json:"problem,omitempty"`
+}
+
+// StatusReport is the whole of `status --json`.
+type StatusReport struct {
+	Health       string       `json:"health"`
+	Checked      time.Time    `json:"checked"`
+	Certificates []CertStatus `json:"certificates"`
+}
+
+func statusOf(in agent.Inspection, now time.Time) CertStatus {
+	cs := CertStatus{
+		Name: in.Cert.Name, Domains: in.Cert.Domains, Health: in.Health.String(),
+		Due: in.Decision.Due, Reason: string(in.Decision.Reason), NextRenewal: in.Decision.At,
+		LastResult: in.State.LastResult, LastError: in.State.LastError, LastAttempt: in.State.LastAttempt,
+		LastSuccess: in.State.LastSuccess, Failures: in.State.Failures,
+	}
+	if f := in.Facts; f != nil {
+		days := f.NotAfter.Sub(now).Hours() / 24
+		cs.Serial, cs.Issuer, cs.NotBefore, cs.NotAfter, cs.DaysLeft = f.Serial, f.Issuer, f.NotBefore, f.NotAfter, &days
+		cs.Applied = in.State.AppliedSerial == f.Serial
+	}
+	if in.Problem != nil {
+		cs.Problem = in.Problem.Error()
+	}
+	// A failing certificate or a pending deploy needs attention even when not due.
+	if cs.Health == plan.OK.String() && (in.State.Failures > 0 || (in.Facts != nil && !cs.Applied && len(in.Cert.Hooks) > 0)) {
+		cs.Health = plan.Warning.String()
+	}
+	return cs
+}
+
+func cmdStatus(_ context.Context, e *env, g *globals, args []string) int {
+	fs := flags(e, g, "status", "[--json] [NAME...]")
+	asJSON := fs.Bool("json", false, "print JSON (a stable schema, see README)")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	a, _, code := newAgent(e, g)
+	if a == nil {
+		return code
+	}
+	defer a.Close()
+	certs, err := a.Select(fs.Args())
+	if err != nil {
+		fmt.Fprintf(e.stderr, "renewer status: %v\n", err)
+		return ExitUsage
+	}
+	now := time.Now()
+	rep := StatusReport{Checked: now.UTC(), Certificates: []CertStatus{}}
+	worst := plan.OK
+	for _, c := range certs {
+		cs := statusOf(a.Inspect(c), now)
+		rep.Certificates = append(rep.Certificates, cs)
+		worst = max(worst, healthOf(cs.Health))
+	}
+	rep.Health = worst.String()
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+	} else {
+		printStatus(e.stdout, rep, now)
+	}
+	return int(worst)
+}
+
+func healthOf(s string) plan.Health {
+	for _, h := range []plan.Health{plan.OK, plan.Warning, plan.Critical} {
+		if h.String() == s {
+			return h
+		}
+	}
+	return plan.Critical
+}
+
+func printStatus(w io.Writer, rep StatusReport, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tDOMAINS\tNOT AFTER\tDAYS LEFT\tNEXT RENEWAL\tLAST RESULT\tHEALTH")
+	for _, c := range rep.Certificates {
+		notAfter, days := "-", "-"
+		if c.DaysLeft != nil {
+			notAfter, days = c.NotAfter.UTC().Format("2006-01-02 15:04 MST"), fmt.Sprintf("%.1f", *c.DaysLeft)
+		}
+		next := "now (" + c.Reason + ")"
+		if !c.Due {
+			next = c.NextRenewal.UTC().Format("2006-01-02 15:04 MST")
+		}
+		last := or(c.LastResult, "-")
+		if c.LastError != "" {
+			last += ": " + oneLine(c.LastError)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, strings.Join(c.Domains, ","), notAfter, days, next, last, c.Health)
+	}
+	tw.Flush()
+}
+
+func cmdPlan(_ context.Context, e *env, g *globals, args []string) int {
+	fs := flags(e, g, "plan", "[NAME...]")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	a, _, code := newAgent(e, g)
+	if a == nil {
+		return code
+	}
+	defer a.Close()
+	certs, err := a.Select(fs.Args())
+	if err != nil {
+		fmt.Fprintf(e.stderr, "renewer plan: %v\n", err)
+		return ExitUsage
+	}
+	now := time.Now()
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	for _, c := range certs {
+		in := a.Inspect(c)
+		d := in.Decision
+		verdict := "not due"
+		if d.Due {
+			verdict = "DUE NOW"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, verdict, d.Reason, "renewal at "+when(d.At, now))
+	}
+	tw.Flush()
+	return ExitOK
+}
+
+func cmdInspect(_ context.Context, e *env, g *globals, args []string) int {
+	fs := flags(e, g, "inspect", "[NAME...] | --cert FILE [--key FILE]")
+	certFile := fs.String("cert", "", "a PEM certificate (or fullchain) file to inspect instead of installed certificates")
+	keyFile := fs.String("key", "", "the private key PEM to check against --cert")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	now := time.Now()
+	if *certFile != "" {
+		f, err := certinfo.Load(*certFile, *keyFile)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "renewer inspect: %v\n", err)
+			return ExitFailure
+		}
+		printFacts(e.stdout, *certFile, f, now)
+		return ExitOK
+	}
+	a, _, code := newAgent(e, g)
+	if a == nil {
+		return code
+	}
+	defer a.Close()
+	certs, err := a.Select(fs.Args())
+	if err != nil {
+		fmt.Fprintf(e.stderr, "renewer inspect: %v\n", err)
+		return ExitUsage
+	}
+	code = ExitOK
+	for i, c := range certs {
+		if i > 0 {
+			fmt.Fprintln(e.stdout)
+		}
+		in := a.Inspect(c)
+		switch {
+		case in.Facts != nil:
+			printFacts(e.stdout, c.Name+" ("+in.Live.Dir+")", in.Facts, now)
+		case in.Problem != nil:
+			fmt.Fprintf(e.stdout, "%s: unreadable: %v\n", c.Name, in.Problem)
+			code = ExitFailure
+		default:
+			fmt.Fprintf(e.stdout, "%s: not installed yet\n", c.Name)
+		}
+	}
+	return code
+}
+
+func printFacts(w io.Writer, title string, f *certinfo.Facts, now time.Time) {
+	key := "no key given"
+	if f.HasKey {
+		key = "does NOT match the certificate"
+		if f.KeyMatches {
+			key = "matches the certificate"
+		}
+	}
+	chain := fmt.Sprintf("%d %s", len(f.Chain), plural(len(f.Chain), "certificate"))
+	if err := f.VerifyChain(); err != nil {
+		chain += ": " + err.Error()
+	} else {
+		chain += ", verifies"
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	fmt.Fprintf(tw, "%s\n", title)
+	fmt.Fprintf(tw, "  names:\t%s\n", strings.Join(f.Names, ", "))
+	fmt.Fprintf(tw, "  not before:\t%s\n", f.NotBefore.UTC().Format(time.RFC3339))
+	fmt.Fprintf(tw, "  not after:\t%s (%s)\n", f.NotAfter.UTC().Format(time.RFC3339), left(f.NotAfter, now))
+	fmt.Fprintf(tw, "  serial:\t%s\n", f.Serial)
+	fmt.Fprintf(tw, "  issuer:\t%s\n", f.Issuer)
+	fmt.Fprintf(tw, "  key type:\t%s\n", f.KeyType)
+	fmt.Fprintf(tw, "  key:\t%s\n", key)
+	fmt.Fprintf(tw, "  chain:\t%s\n", chain)
+	tw.Flush()
+}
+
+func left(t, now time.Time) string {
+	if d := t.Sub(now); d > 0 {
+		return human(d) + " left"
+	}
+	return "EXPIRED " + human(now.Sub(t)) + " ago"
+}

@@ -1,0 +1,532 @@
+package config
+
+import (
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"net"
+	"net/mail"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/zclconf/go-cty/cty/gocty"
+)
+
+// Defaults applied when the configuration leaves a setting out.
+const (
+	DefaultStoragePath  = "/var/lib/renewer"
+	DefaultKeepVersions = 3
+	DefaultListen       = ":80"
+	DefaultHookTimeout  = 60 * time.Second
+)
+
+// Load reads path and returns the validated config, or *Errors listing every
+// problem of the file. A file that cannot be read gives a plain wrapped error.
+func Load(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, src)
+}
+
+// Parse is Load on bytes already read; relative paths in the file are
+// relative to filepath.Dir(filename).
+func Parse(filename string, src []byte) (*Config, error) {
+	p := hclparse.NewParser()
+	f, diags := p.ParseHCL(src, filename)
+	if diags.HasErrors() {
+		return nil, newErrors(diags, p.Files())
+	}
+	dir := filepath.Dir(filename)
+	d := &decoder{dir: dir, ctx: evalContext(dir)}
+	cfg := d.config(filename, f.Body)
+	if d.diags.HasErrors() {
+		return nil, newErrors(d.diags, p.Files())
+	}
+	return cfg, nil
+}
+
+var (
+	certNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	envNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// decoder walks the HCL body, evaluating attributes and collecting every
+// diagnostic rather than stopping at the first.
+type decoder struct {
+	dir   string // the config file's directory
+	ctx   *hcl.EvalContext
+	diags hcl.Diagnostics
+}
+
+func (d *decoder) errorAt(rng hcl.Range, summary, detail string) {
+	d.diags = append(d.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: rng.Ptr(),
+	})
+}
+
+// attrError reports a problem with a's value.
+func (d *decoder) attrError(a *hcl.Attribute, summary, detail string) {
+	d.diags = append(d.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError, Summary: summary, Detail: detail,
+		Subject: a.Expr.Range().Ptr(), Context: a.Range.Ptr(),
+	})
+}
+
+func (d *decoder) missing(block *hcl.Block, name string) {
+	d.errorAt(block.DefRange, "Missing required argument",
+		fmt.Sprintf("The argument %q is required, but no definition was found.", name))
+}
+
+// content decodes body against the named attributes and blocks; anything
+// else in it is an error. Absent attributes are nil in the result.
+func (d *decoder) content(body hcl.Body, attrs []string, blocks ...hcl.BlockHeaderSchema) *hcl.BodyContent {
+	s := &hcl.BodySchema{Blocks: blocks}
+	for _, a := range attrs {
+		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: a})
+	}
+	c, diags := body.Content(s)
+	d.diags = append(d.diags, diags...)
+	if c == nil {
+		c = &hcl.BodyContent{}
+	}
+	return c
+}
+
+// single returns the first of blocks, or nil, and reports any further one.
+func (d *decoder) single(blocks hcl.Blocks) *hcl.Block {
+	if len(blocks) == 0 {
+		return nil
+	}
+	for _, b := range blocks[1:] {
+		d.errorAt(b.DefRange, fmt.Sprintf("Duplicate %s block", b.Type), fmt.Sprintf(
+			"Only one %s block is allowed here; the first is at line %d.", b.Type, blocks[0].DefRange.Start.Line))
+	}
+	return blocks[0]
+}
+
+// eval decodes a's value into target (a pointer to a Go value gocty knows).
+// It returns false without a diagnostic when a is nil (absent), and false
+// with one when the value is null or unsuitable.
+func (d *decoder) eval(a *hcl.Attribute, target any) bool {
+	if a == nil {
+		return false
+	}
+	v, diags := a.Expr.Value(d.ctx)
+	d.diags = append(d.diags, diags...)
+	if diags.HasErrors() {
+		return false
+	}
+	if v.IsNull() {
+		d.attrError(a, "Invalid value", fmt.Sprintf("The argument %q must not be null.", a.Name))
+		return false
+	}
+	ty, err := gocty.ImpliedType(target)
+	if err == nil {
+		v, err = convert.Convert(v, ty)
+	}
+	if err == nil {
+		err = gocty.FromCtyValue(v, target)
+	}
+	if err != nil {
+		d.attrError(a, "Unsuitable value type", fmt.Sprintf("Unsuitable value: %s.", err))
+		return false
+	}
+	return true
+}
+
+// path evaluates a path attribute and returns it as written and made
+// absolute, relative paths being relative to the config file's directory.
+func (d *decoder) path(a *hcl.Attribute) (abs, raw string, ok bool) {
+	if !d.eval(a, &raw) {
+		return "", "", false
+	}
+	if raw == "" {
+		d.attrError(a, "Empty path", fmt.Sprintf("The argument %q must not be empty.", a.Name))
+		return "", "", false
+	}
+	abs = raw
+	if !filepath.IsAbs(abs) {
+		abs = filepath.Join(d.dir, abs)
+	}
+	if p, err := filepath.Abs(abs); err == nil {
+		abs = p
+	}
+	return abs, raw, true
+}
+
+func (d *decoder) config(filename string, body hcl.Body) *Config {
+	cfg := &Config{
+		File:    filename,
+		Storage: Storage{Path: DefaultStoragePath, KeepVersions: DefaultKeepVersions},
+	}
+	top := d.content(body, nil,
+		hcl.BlockHeaderSchema{Type: "storage"},
+		hcl.BlockHeaderSchema{Type: "acme"},
+		hcl.BlockHeaderSchema{Type: "defaults"},
+		hcl.BlockHeaderSchema{Type: "certificate", LabelNames: []string{"name"}})
+	blocks := top.Blocks.ByType()
+
+	if b := d.single(blocks["storage"]); b != nil {
+		c := d.content(b.Body, []string{"path", "keep_versions"})
+		if p, _, ok := d.path(c.Attributes["path"]); ok {
+			cfg.Storage.Path = p
+		}
+		var n int
+		if a := c.Attributes["keep_versions"]; d.eval(a, &n) {
+			if n < 0 {
+				d.attrError(a, "Invalid keep_versions", "keep_versions must be 0 or more.")
+			} else {
+				cfg.Storage.KeepVersions = n
+			}
+		}
+	}
+
+	if b := d.single(blocks["acme"]); b != nil {
+		cfg.ACME = d.acme(b)
+	} else {
+		d.errorAt(body.MissingItemRange(), "Missing acme block", "An acme block is required.")
+	}
+
+	keyType, renewBefore := KeyTypes[0], RenewBefore{}
+	if b := d.single(blocks["defaults"]); b != nil {
+		c := d.content(b.Body, []string{"key_type", "renew_before"})
+		keyType = d.keyType(c.Attributes["key_type"], keyType)
+		renewBefore = d.renewBefore(c.Attributes["renew_before"], renewBefore)
+	}
+
+	first := map[string]*hcl.Block{}
+	for _, b := range blocks["certificate"] {
+		name, nameRange := b.Labels[0], b.LabelRanges[0]
+		if !certNameRE.MatchString(name) {
+			d.errorAt(nameRange, "Invalid certificate name", fmt.Sprintf(
+				"%q must start with a letter or digit and hold at most 64 letters, digits, '.', '_' or '-', as it names a directory.", name))
+		}
+		if f, dup := first[name]; dup {
+			d.errorAt(nameRange, "Duplicate certificate",
+				fmt.Sprintf("A certificate named %q is already defined at line %d.", name, f.DefRange.Start.Line))
+		} else {
+			first[name] = b
+		}
+		cfg.Certificates = append(cfg.Certificates, d.certificate(b, keyType, renewBefore))
+	}
+	return cfg
+}
+
+func (d *decoder) acme(b *hcl.Block) ACME {
+	c := d.content(b.Body, []string{"directory", "email", "accept_terms", "ca_bundle"})
+	a := ACME{Directory: LetsEncrypt, StagingDirectory: LetsEncryptStaging}
+	var dir string
+	if attr := c.Attributes["directory"]; d.eval(attr, &dir) {
+		switch dir {
+		case "letsencrypt":
+		case "letsencrypt-staging":
+			a.Directory = LetsEncryptStaging
+		default:
+			u, err := url.Parse(dir)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				d.attrError(attr, "Invalid ACME directory", fmt.Sprintf(
+					`%q is not "letsencrypt", "letsencrypt-staging" or an https:// URL.`, dir))
+			}
+			a.Directory, a.StagingDirectory = dir, dir
+		}
+	}
+	if attr := c.Attributes["email"]; d.eval(attr, &a.Email) {
+		if addr, err := mail.ParseAddress(a.Email); err != nil || addr.Name != "" || addr.Address != a.Email {
+			d.attrError(attr, "Invalid e-mail address",
+				fmt.Sprintf("%q does not look like an e-mail address such as ops@example.com.", a.Email))
+		}
+	}
+	d.eval(c.Attributes["accept_terms"], &a.AcceptTerms)
+	if attr := c.Attributes["ca_bundle"]; attr != nil {
+		if p, raw, ok := d.path(attr); ok {
+			a.CABundle = p
+			if err := checkPEMCerts(p); err != nil {
+				d.attrError(attr, "Invalid ca_bundle", fmt.Sprintf("ca_bundle %q %s.", raw, err))
+			}
+		}
+	}
+	return a
+}
+
+// checkPEMCerts makes sure the file at p holds at least one PEM CERTIFICATE.
+func checkPEMCerts(p string) error {
+	data, err := readFile(p)
+	if err != nil {
+		return fmt.Errorf("cannot be read: %s", reason(err))
+	}
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return errors.New("holds no PEM CERTIFICATE block")
+		}
+		if block.Type == "CERTIFICATE" {
+			return nil
+		}
+	}
+}
+
+// reason is err without the path of an *fs.PathError.
+func reason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+func (d *decoder) keyType(a *hcl.Attribute, def string) string {
+	var s string
+	if !d.eval(a, &s) {
+		return def
+	}
+	if !slices.Contains(KeyTypes, s) {
+		d.attrError(a, "Unsupported key type",
+			fmt.Sprintf("%q is not a key type; use one of %s.", s, strings.Join(KeyTypes, ", ")))
+		return def
+	}
+	return s
+}
+
+func (d *decoder) renewBefore(a *hcl.Attribute, def RenewBefore) RenewBefore {
+	var s string
+	if !d.eval(a, &s) {
+		return def
+	}
+	rb, err := ParseRenewBefore(s)
+	if err != nil {
+		d.attrError(a, "Invalid renew_before", err.Error()+".")
+		return def
+	}
+	return rb
+}
+
+func (d *decoder) certificate(b *hcl.Block, keyType string, renewBefore RenewBefore) Certificate {
+	c := d.content(b.Body, []string{"domains", "key_type", "renew_before"},
+		hcl.BlockHeaderSchema{Type: "challenge", LabelNames: []string{"type"}},
+		hcl.BlockHeaderSchema{Type: "install"},
+		hcl.BlockHeaderSchema{Type: "hook", LabelNames: []string{"name"}})
+	blocks := c.Blocks.ByType()
+	cert := Certificate{
+		Name:        b.Labels[0],
+		KeyType:     d.keyType(c.Attributes["key_type"], keyType),
+		RenewBefore: d.renewBefore(c.Attributes["renew_before"], renewBefore),
+		DeclRange:   b.DefRange,
+	}
+	if ch := d.single(blocks["challenge"]); ch != nil {
+		cert.Challenge = d.challenge(ch)
+	} else {
+		d.errorAt(b.DefRange, "Missing challenge block",
+			`A certificate needs one challenge block, e.g. challenge "http" { listen = ":80" }.`)
+	}
+	if c.Attributes["domains"] == nil {
+		d.missing(b, "domains")
+	}
+	cert.Domains = d.domains(c.Attributes["domains"], cert.Challenge.Type == "http")
+	if ib := d.single(blocks["install"]); ib != nil {
+		dir := d.content(ib.Body, []string{"dir"}).Attributes["dir"]
+		if dir == nil {
+			d.missing(ib, "dir")
+		}
+		cert.Install = &Install{}
+		cert.Install.Dir, _, _ = d.path(dir)
+	}
+	first := map[string]*hcl.Block{}
+	for _, h := range blocks["hook"] {
+		name := h.Labels[0]
+		if f, dup := first[name]; dup {
+			d.errorAt(h.LabelRanges[0], "Duplicate hook", fmt.Sprintf(
+				"A hook named %q is already defined for this certificate at line %d.", name, f.DefRange.Start.Line))
+		} else {
+			first[name] = h
+		}
+		cert.Hooks = append(cert.Hooks, d.hook(h))
+	}
+	return cert
+}
+
+func (d *decoder) challenge(b *hcl.Block) Challenge {
+	if b.Labels[0] != "http" {
+		d.errorAt(b.LabelRanges[0], "Unsupported challenge type",
+			fmt.Sprintf(`%q is not supported; the only challenge type is "http".`, b.Labels[0]))
+		return Challenge{}
+	}
+	c := d.content(b.Body, []string{"listen", "webroot"})
+	listen, webroot := c.Attributes["listen"], c.Attributes["webroot"]
+	ch := Challenge{Type: "http"}
+	if d.eval(listen, &ch.Listen) {
+		_, port, err := net.SplitHostPort(ch.Listen)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 1 || n > 65535 {
+			d.attrError(listen, "Invalid listen address",
+				fmt.Sprintf(`%q is not host:port with a port from 1 to 65535, e.g. ":80".`, ch.Listen))
+		}
+	}
+	if p, raw, ok := d.path(webroot); ok {
+		ch.Webroot = p
+		if fi, err := os.Stat(p); err != nil {
+			d.attrError(webroot, "Invalid webroot", fmt.Sprintf("webroot %q: %s.", raw, reason(err)))
+		} else if !fi.IsDir() {
+			d.attrError(webroot, "Invalid webroot", fmt.Sprintf("webroot %q is not a directory.", raw))
+		}
+	}
+	switch {
+	case listen != nil && webroot != nil:
+		d.attrError(webroot, "Conflicting challenge settings",
+			"Set either listen (standalone server) or webroot, not both.")
+	case listen == nil && webroot == nil:
+		ch.Listen = DefaultListen
+	}
+	return ch
+}
+
+// domains evaluates, normalises and checks a certificate's domains.
+func (d *decoder) domains(a *hcl.Attribute, http bool) []string {
+	var names []string
+	if !d.eval(a, &names) {
+		return nil
+	}
+	if len(names) == 0 {
+		d.attrError(a, "Empty domains", "List at least one domain name.")
+		return nil
+	}
+	ranges := elementRanges(a.Expr, len(names))
+	first := map[string]int{}
+	var out []string
+	for i, raw := range names {
+		name := strings.ToLower(strings.TrimSuffix(raw, "."))
+		if net.ParseIP(name) == nil {
+			if err := checkDomain(name); err != nil {
+				d.errorAt(ranges[i], "Invalid domain name", fmt.Sprintf("%q: %s.", raw, err))
+				continue
+			}
+			if http && strings.HasPrefix(name, "*.") {
+				d.errorAt(ranges[i], "Wildcard needs dns challenge",
+					fmt.Sprintf("%q: wildcard names need the dns challenge.", raw))
+				continue
+			}
+		}
+		if j, dup := first[name]; dup {
+			as := ""
+			if names[j] != raw {
+				as = fmt.Sprintf(" as %q", names[j])
+			}
+			d.errorAt(ranges[i], "Duplicate domain", fmt.Sprintf("%q is already listed%s at line %d, column %d.",
+				raw, as, ranges[j].Start.Line, ranges[j].Start.Column))
+			continue
+		}
+		first[name] = i
+		out = append(out, name)
+	}
+	return out
+}
+
+// elementRanges returns the ranges of a list expression's n elements, or
+// the whole expression's range n times when they cannot be told apart.
+func elementRanges(expr hcl.Expression, n int) []hcl.Range {
+	elems, diags := hcl.ExprList(expr)
+	out := make([]hcl.Range, n)
+	for i := range out {
+		if !diags.HasErrors() && len(elems) == n {
+			out[i] = elems[i].Range()
+		} else {
+			out[i] = expr.Range()
+		}
+	}
+	return out
+}
+
+// checkDomain applies the DNS label rules to a lower-cased name; a leading
+// "*." wildcard label is allowed.
+func checkDomain(name string) error {
+	if name == "" {
+		return errors.New("the name is empty")
+	}
+	if len(name) > 253 {
+		return errors.New("longer than 253 characters")
+	}
+	labels := strings.Split(strings.TrimPrefix(name, "*."), ".")
+	if len(labels) < 2 {
+		return errors.New("a domain name needs at least two labels, as in example.com")
+	}
+	for _, l := range labels {
+		switch {
+		case l == "":
+			return errors.New("empty label")
+		case l == "*":
+			return errors.New(`a wildcard "*" is only allowed as the first label`)
+		case len(l) > 63:
+			return fmt.Errorf("label %q is longer than 63 characters", l)
+		case l[0] == '-' || l[len(l)-1] == '-':
+			return fmt.Errorf("label %q starts or ends with '-'", l)
+		}
+		for _, r := range l {
+			if !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-') {
+				return fmt.Errorf("label %q holds %q; use only letters, digits and '-'", l, r)
+			}
+		}
+	}
+	return nil
+}
+
+func (d *decoder) hook(b *hcl.Block) Hook {
+	c := d.content(b.Body, []string{"command", "timeout", "env"})
+	command, timeout, env := c.Attributes["command"], c.Attributes["timeout"], c.Attributes["env"]
+	h := Hook{Name: b.Labels[0], Timeout: DefaultHookTimeout}
+	if command == nil {
+		d.missing(b, "command")
+	}
+	if d.eval(command, &h.Command) && (len(h.Command) == 0 || h.Command[0] == "") {
+		d.attrError(command, "Empty command", "command must list the program to run, then its arguments.")
+	}
+	var s string
+	if d.eval(timeout, &s) {
+		t, err := ParseDuration(s)
+		switch {
+		case err != nil:
+			d.attrError(timeout, "Invalid timeout", err.Error()+".")
+		case t <= 0:
+			d.attrError(timeout, "Invalid timeout", fmt.Sprintf("%q is not a duration greater than zero.", s))
+		default:
+			h.Timeout = t
+		}
+	}
+	if d.eval(env, &h.Env) {
+		for _, k := range slices.Sorted(maps.Keys(h.Env)) {
+			if !envNameRE.MatchString(k) {
+				d.errorAt(d.keyRange(env, k), "Invalid environment variable name", fmt.Sprintf(
+					"%q is not a valid name: use letters, digits and '_', not starting with a digit.", k))
+			}
+		}
+	}
+	return h
+}
+
+// keyRange finds the range of key k in a's object constructor, or else the
+// range of a's value.
+func (d *decoder) keyRange(a *hcl.Attribute, k string) hcl.Range {
+	pairs, diags := hcl.ExprMap(a.Expr)
+	if diags.HasErrors() {
+		return a.Expr.Range()
+	}
+	for _, p := range pairs {
+		v, diags := p.Key.Value(d.ctx)
+		if !diags.HasErrors() && v.IsKnown() && !v.IsNull() && v.Type() == cty.String && v.AsString() == k {
+			return p.Key.Range()
+		}
+	}
+	return a.Expr.Range()
+}

@@ -1,0 +1,1 @@
+acme { directory = "https://acme.internal:14000/dir" }

@@ -1,0 +1,3 @@
+acme {
+  directory = "letsencrypt
+}
