@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/renewer/renewer/internal/cli"
+	"github.com/renewer/renewer/internal/testca"
+)
+
+// The scripts in testdata/script run the renewer binary (this test binary,
+// re-executed as "renewer") the way a user types it. A script whose name
+// starts with "ca_" gets a fresh Pebble CA of its own, described by
+// $ACME_DIRECTORY, $CA_BUNDLE and $HTTP_LISTEN.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"renewer": func() { os.Exit(cli.Run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) },
+	})
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("RENEWER_CONFIG", env.WorkDir+"/renewer.hcl")
+			if !strings.HasPrefix(filepath.Base(env.WorkDir), "script-ca_") {
+				return nil
+			}
+			ca, err := testca.Start(context.Background(), testca.Options{Dir: env.WorkDir + "/.ca"})
+			if err != nil {
+				return err
+			}
+			env.Defer(ca.Stop)
+			env.Setenv("ACME_DIRECTORY", ca.Directory)
+			env.Setenv("CA_BUNDLE", ca.CABundle)
+			env.Setenv("HTTP_LISTEN", "127.0.0.1:"+strconv.Itoa(ca.HTTPPort))
+			return nil
+		},
+	})
+}
