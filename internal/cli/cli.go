@@ -211,6 +211,22 @@ func newAgent(e *env, g *globals) (*agent.Agent, *config.Config, int) {
 	return a, cfg, ExitOK
 }
 
+// openSelected opens the agent and selects the named certificates (all when
+// none are named); on failure it has printed why and returns the exit code.
+func openSelected(e *env, g *globals, cmd string, names []string) (*agent.Agent, []config.Certificate, int) {
+	a, _, code := newAgent(e, g)
+	if a == nil {
+		return nil, nil, code
+	}
+	certs, err := a.Select(names)
+	if err != nil {
+		a.Close()
+		fmt.Fprintf(e.stderr, "renewer %s: %v\n", cmd, err)
+		return nil, nil, ExitUsage
+	}
+	return a, certs, ExitOK
+}
+
 func plural(n int, word string) string {
 	if n == 1 {
 		return word

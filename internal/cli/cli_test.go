@@ -59,10 +59,18 @@ func writeConfig(t *testing.T, dir string, names ...string) {
 // certificate is expired or in its last tenth of life; the worst one counts.
 func TestStatusExitCodes(t *testing.T) {
 	now := time.Now()
-	fresh := func(dir, n string) { install(t, dir, n, []string{n + ".example.com"}, now.Add(-time.Hour), now.Add(90*24*time.Hour)) }
-	due := func(dir, n string) { install(t, dir, n, []string{n + ".example.com"}, now.Add(-70*24*time.Hour), now.Add(20*24*time.Hour)) }
-	lastTenth := func(dir, n string) { install(t, dir, n, []string{n + ".example.com"}, now.Add(-85*24*time.Hour), now.Add(5*24*time.Hour)) }
-	expired := func(dir, n string) { install(t, dir, n, []string{n + ".example.com"}, now.Add(-91*24*time.Hour), now.Add(-time.Hour)) }
+	fresh := func(dir, n string) {
+		install(t, dir, n, []string{n + ".example.com"}, now.Add(-time.Hour), now.Add(90*24*time.Hour))
+	}
+	due := func(dir, n string) {
+		install(t, dir, n, []string{n + ".example.com"}, now.Add(-70*24*time.Hour), now.Add(20*24*time.Hour))
+	}
+	lastTenth := func(dir, n string) {
+		install(t, dir, n, []string{n + ".example.com"}, now.Add(-85*24*time.Hour), now.Add(5*24*time.Hour))
+	}
+	expired := func(dir, n string) {
+		install(t, dir, n, []string{n + ".example.com"}, now.Add(-91*24*time.Hour), now.Add(-time.Hour))
+	}
 
 	for _, tc := range []struct {
 		name   string

@@ -147,16 +147,11 @@ func cmdStatus(_ context.Context, e *env, g *globals, args []string) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	a, _, code := newAgent(e, g)
+	a, certs, code := openSelected(e, g, "status", fs.Args())
 	if a == nil {
 		return code
 	}
 	defer a.Close()
-	certs, err := a.Select(fs.Args())
-	if err != nil {
-		fmt.Fprintf(e.stderr, "renewer status: %v\n", err)
-		return ExitUsage
-	}
 	now := time.Now()
 	rep := StatusReport{Checked: now.UTC(), Certificates: []CertStatus{}}
 	worst := plan.OK
@@ -211,16 +206,11 @@ func cmdPlan(_ context.Context, e *env, g *globals, args []string) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	a, _, code := newAgent(e, g)
+	a, certs, code := openSelected(e, g, "plan", fs.Args())
 	if a == nil {
 		return code
 	}
 	defer a.Close()
-	certs, err := a.Select(fs.Args())
-	if err != nil {
-		fmt.Fprintf(e.stderr, "renewer plan: %v\n", err)
-		return ExitUsage
-	}
 	now := time.Now()
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	for _, c := range certs {
@@ -253,17 +243,11 @@ func cmdInspect(_ context.Context, e *env, g *globals, args []string) int {
 		printFacts(e.stdout, *certFile, f, now)
 		return ExitOK
 	}
-	a, _, code := newAgent(e, g)
+	a, certs, code := openSelected(e, g, "inspect", fs.Args())
 	if a == nil {
 		return code
 	}
 	defer a.Close()
-	certs, err := a.Select(fs.Args())
-	if err != nil {
-		fmt.Fprintf(e.stderr, "renewer inspect: %v\n", err)
-		return ExitUsage
-	}
-	code = ExitOK
 	for i, c := range certs {
 		if i > 0 {
 			fmt.Fprintln(e.stdout)
