@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -19,11 +20,9 @@ import (
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/hook"
 	"github.com/renewer/renewer/internal/plan"
+	"github.com/renewer/renewer/internal/schedule"
 	"github.com/renewer/renewer/internal/store"
 )
-
-// DefaultConcurrency bounds how many certificates are obtained at once.
-const DefaultConcurrency = 4
 
 // Agent works on one configuration.
 type Agent struct {
@@ -34,6 +33,8 @@ type Agent struct {
 	solver      *acme.HTTPSolver
 	concurrency int
 	version     string
+	backoff     schedule.Backoff
+	rnd         func() float64
 
 	mu      sync.Mutex
 	clients map[string]*acme.Client // by directory URL
@@ -43,8 +44,9 @@ type Agent struct {
 type Options struct {
 	Log         *slog.Logger
 	Now         func() time.Time
-	Concurrency int
-	Version     string // for the ACME User-Agent
+	Concurrency int            // 0 means the config's daemon.concurrency
+	Version     string         // for the ACME User-Agent
+	Rand        func() float64 // in [0,1), for backoff jitter; nil means math/rand/v2
 }
 
 // New opens the configured storage. It contacts no CA.
@@ -56,14 +58,18 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 		o.Now = time.Now
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = DefaultConcurrency
+		o.Concurrency = max(1, cfg.Daemon.Concurrency)
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
 	}
 	st, err := store.Open(cfg.Storage.Path, cfg.Storage.KeepVersions)
 	if err != nil {
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
 	return &Agent{
-		cfg: cfg, store: st, log: o.Log, now: o.Now, concurrency: o.Concurrency, version: o.Version,
+		cfg: cfg, store: st, log: o.Log, now: o.Now, concurrency: o.Concurrency, version: o.Version, rnd: o.Rand,
+		backoff: schedule.Backoff{Min: cfg.Daemon.RetryMin, Max: cfg.Daemon.RetryMax},
 		solver:  acme.NewHTTPSolver(o.Log),
 		clients: map[string]*acme.Client{},
 	}, nil
@@ -99,6 +105,15 @@ func (a *Agent) Select(names []string) ([]config.Certificate, error) {
 	return out, nil
 }
 
+// liveFacts reads the live certificate of name, if there is a readable one.
+func (a *Agent) liveFacts(name string) (*certinfo.Facts, error) {
+	v, err := a.store.Live(name)
+	if err != nil {
+		return nil, err
+	}
+	return certinfo.Load(v.Fullchain, v.Key)
+}
+
 // Inspection is what is known about one certificate right now.
 type Inspection struct {
 	Cert     config.Certificate
@@ -122,6 +137,9 @@ func (a *Agent) Inspect(c config.Certificate) Inspection {
 	case !errors.Is(err, store.ErrNotFound):
 		in.Problem = err
 	}
+	if in.Problem != nil {
+		in.Facts = nil
+	}
 	in.Decision = plan.Decide(now, c, in.Facts)
 	in.Health = plan.Assess(now, c, in.Facts)
 	in.State, err = a.store.LoadState(c.Name)
@@ -141,6 +159,8 @@ const (
 	DryRun   Action = "dry run ok"
 	Applied  Action = "hooks retried"
 	Failed   Action = "failed"
+	Waiting  Action = "backing off" // failed before; next attempt not yet
+	Stopped  Action = "not started" // the daemon is shutting down
 )
 
 // Result is the outcome of one certificate in a pass.
@@ -160,9 +180,12 @@ func (r Result) OK() bool { return r.Err == nil && len(r.HookErrs) == 0 }
 
 // PassOptions shape one pass.
 type PassOptions struct {
-	Force  bool     // renew even when not due
+	Force  bool     // renew even when not due, and even while backing off
 	DryRun bool     // obtain from the staging twin, install nothing, run no hooks
 	Names  []string // only these certificates (all when empty)
+	// Stop, when closed, means start no further certificate; those already
+	// under way finish (or end with the context).
+	Stop <-chan struct{}
 }
 
 // RunOnce makes one pass over the selected certificates, at most
@@ -182,7 +205,14 @@ func (a *Agent) RunOnce(ctx context.Context, o PassOptions) ([]Result, error) {
 			select {
 			case sem <- struct{}{}:
 				defer func() { <-sem }()
-				results[i] = a.renewOne(ctx, c, o)
+				select {
+				case <-o.Stop:
+					results[i] = Result{Name: c.Name, Action: Stopped}
+				default:
+					results[i] = a.renewOne(ctx, c, o)
+				}
+			case <-o.Stop:
+				results[i] = Result{Name: c.Name, Action: Stopped}
 			case <-ctx.Done():
 				results[i] = Result{Name: c.Name, Action: Failed, Err: ctx.Err()}
 			}
@@ -200,6 +230,11 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 	// renewed it while we waited for the lock.
 	if in := a.Inspect(c); !o.Force && !in.Decision.Due && !a.hooksPending(in) {
 		res.Action, res.Decision = Skipped, in.Decision
+		return res
+	} else if !o.Force && in.State.NextAttempt.After(a.now()) {
+		res.Action, res.Decision = Waiting, in.Decision
+		res.Err = fmt.Errorf("backing off until %s after %d %s: %s", in.State.NextAttempt.UTC().Format(time.RFC3339),
+			in.State.Failures, plural(in.State.Failures, "failure"), in.State.LastError)
 		return res
 	}
 	unlock, err := a.store.Lock(ctx, c.Name)
@@ -262,16 +297,26 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 	st := in.State
 	st.LastAttempt, st.LastSuccess, st.LastResult, st.LastError, st.Failures = a.now(), a.now(), string(res.Action), "", 0
 	st.InstalledSerial = facts.Serial
+	st.NextAttempt = time.Time{}
 	res.HookErrs = a.deploy(ctx, log, c, v, facts)
-	if len(res.HookErrs) == 0 {
-		st.AppliedSerial = facts.Serial
-	} else {
-		st.LastError = errors.Join(res.HookErrs...).Error()
-	}
+	a.recordDeploy(&st, facts, res.HookErrs)
 	if err := a.store.SaveState(c.Name, st); err != nil {
 		log.Error("could not save state", "err", err)
 	}
 	return res
+}
+
+// recordDeploy notes the outcome of deploying the live certificate: applied
+// when every hook succeeded, else a failure that is retried with backoff
+// (without a new certificate).
+func (a *Agent) recordDeploy(st *store.State, f *certinfo.Facts, errs []error) {
+	if len(errs) == 0 {
+		st.AppliedSerial, st.LastError, st.Failures, st.NextAttempt = f.Serial, "", 0, time.Time{}
+		return
+	}
+	st.LastError = errors.Join(errs...).Error()
+	st.Failures++
+	st.NextAttempt = a.now().Add(a.backoff.Delay(st.Failures, a.now(), f.NotAfter, a.rnd()))
 }
 
 // hooksPending: the live certificate was installed but its hooks have not all
@@ -287,11 +332,7 @@ func (a *Agent) retryHooks(ctx context.Context, log *slog.Logger, c config.Certi
 	res.HookErrs = a.deploy(ctx, log, c, in.Live, in.Facts)
 	st := in.State
 	st.LastAttempt = a.now()
-	if len(res.HookErrs) == 0 {
-		st.AppliedSerial, st.LastError = in.Facts.Serial, ""
-	} else {
-		st.LastError = errors.Join(res.HookErrs...).Error()
-	}
+	a.recordDeploy(&st, in.Facts, res.HookErrs)
 	if err := a.store.SaveState(c.Name, st); err != nil {
 		log.Error("could not save state", "err", err)
 	}
@@ -335,7 +376,9 @@ func HookEnv(c config.Certificate, v *store.Version, f *certinfo.Facts) map[stri
 func (a *Agent) fail(log *slog.Logger, c config.Certificate, res Result, dryRun bool, err error) Result {
 	res.Action, res.Err = Failed, err
 	log.Error("renewal failed", "err", err, "dry_run", dryRun)
-	if dryRun {
+	// A dry run records nothing; neither does work cut short by shutdown,
+	// which is no fault of the CA's or the certificate's.
+	if dryRun || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return res
 	}
 	st, lerr := a.store.LoadState(c.Name)
@@ -344,6 +387,16 @@ func (a *Agent) fail(log *slog.Logger, c config.Certificate, res Result, dryRun 
 	}
 	st.LastAttempt, st.LastResult, st.LastError = a.now(), string(Failed), err.Error()
 	st.Failures++
+	var notAfter time.Time
+	if f, _ := a.liveFacts(c.Name); f != nil {
+		notAfter = f.NotAfter
+	}
+	delay := a.backoff.Delay(st.Failures, a.now(), notAfter, a.rnd())
+	if ra, ok := acme.RetryAfter(err); ok && ra > delay {
+		delay = ra
+	}
+	st.NextAttempt = a.now().Add(delay)
+	log.Info("will retry", "at", st.NextAttempt.UTC().Format(time.RFC3339), "failures", st.Failures)
 	if serr := a.store.SaveState(c.Name, st); serr != nil {
 		log.Error("could not save state", "err", serr)
 	}
@@ -393,4 +446,31 @@ func (a *Agent) client(directory string) (*acme.Client, error) {
 	}
 	a.clients[directory] = c
 	return c, nil
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+// Wakes lists, for each certificate, the next moment it needs the daemon:
+// its retry time while backing off, now when it is due or its hooks are
+// pending, else its renewal time.
+func (a *Agent) Wakes() []schedule.Wake {
+	now := a.now()
+	var wakes []schedule.Wake
+	for _, c := range a.cfg.Certificates {
+		in := a.Inspect(c)
+		w := schedule.Wake{Name: c.Name, At: in.Decision.At, Reason: "renewal: " + string(in.Decision.Reason)}
+		switch {
+		case in.State.NextAttempt.After(now):
+			w = schedule.Wake{Name: c.Name, At: in.State.NextAttempt, Reason: "retry after failure", Exact: true}
+		case in.Decision.Due || a.hooksPending(in):
+			w = schedule.Wake{Name: c.Name, At: now, Reason: "due", Exact: true}
+		}
+		wakes = append(wakes, w)
+	}
+	return wakes
 }

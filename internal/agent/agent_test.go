@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/config"
@@ -37,7 +38,9 @@ acme {
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, src)
 	}
-	a, err := New(cfg, Options{Log: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	a, err := New(cfg, Options{
+		Log: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,10 +233,22 @@ certificate "www" {
 	if _, err := a.Store().Live("www"); err != nil {
 		t.Fatalf("install undone by a failed hook: %v", err)
 	}
+	// Straight away it backs off; the state says until when.
+	res = pass(t, a, PassOptions{})
+	st, _ := a.Store().LoadState("www")
+	if res[0].Action != Waiting || res[0].Err == nil || st.Failures != 1 || !st.NextAttempt.After(a.now()) {
+		t.Fatalf("retry before the backoff passed: %+v, state %+v", res[0], st)
+	}
+	a.now = func() time.Time { return st.NextAttempt.Add(time.Second) }
 	res = pass(t, a, PassOptions{})
 	if res[0].Action != Applied || len(res[0].HookErrs) != 1 || res[0].Serial != serial {
 		t.Fatalf("retry while still broken: %+v", res[0])
 	}
+	st2, _ := a.Store().LoadState("www")
+	if st2.Failures != 2 || st2.NextAttempt.Sub(a.now()) <= st.NextAttempt.Sub(st.LastAttempt) {
+		t.Errorf("backoff did not grow: first %+v, then %+v", st, st2)
+	}
+	a.now = func() time.Time { return st2.NextAttempt.Add(time.Second) }
 	if err := os.WriteFile(flag, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -172,11 +172,13 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 	cfg := &Config{
 		File:    filename,
 		Storage: Storage{Path: DefaultStoragePath, KeepVersions: DefaultKeepVersions},
+		Daemon:  defaultDaemon(),
 	}
 	top := d.content(body, nil,
 		hcl.BlockHeaderSchema{Type: "storage"},
 		hcl.BlockHeaderSchema{Type: "acme"},
 		hcl.BlockHeaderSchema{Type: "defaults"},
+		hcl.BlockHeaderSchema{Type: "daemon"},
 		hcl.BlockHeaderSchema{Type: "certificate", LabelNames: []string{"name"}})
 	blocks := top.Blocks.ByType()
 
@@ -199,6 +201,10 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 		cfg.ACME = d.acme(b)
 	} else {
 		d.errorAt(body.MissingItemRange(), "Missing acme block", "An acme block is required.")
+	}
+
+	if b := d.single(blocks["daemon"]); b != nil {
+		cfg.Daemon = d.daemon(b)
 	}
 
 	keyType, renewBefore := KeyTypes[0], RenewBefore{}

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/robfig/cron/v3"
+
 	"bytes"
 	"errors"
 	"flag"
@@ -59,6 +61,8 @@ func TestLoadFull(t *testing.T) {
 			AcceptTerms:      true,
 			CABundle:         abs(t, "testdata/roots.pem"),
 		},
+		Daemon: Daemon{Check: "0 */6 * * *", Schedule: mustCron(t, "0 */6 * * *"), Jitter: 0, Concurrency: 8,
+			RetryMin: 30 * time.Second, RetryMax: 2 * time.Hour, ShutdownGrace: time.Minute},
 		Certificates: []Certificate{
 			{
 				Name:        "www",
@@ -107,16 +111,19 @@ func TestDefaults(t *testing.T) {
 			File:    "testdata/minimal.hcl",
 			Storage: Storage{Path: "/var/lib/renewer", KeepVersions: 3},
 			ACME:    ACME{Directory: LetsEncrypt, StagingDirectory: LetsEncryptStaging},
+			Daemon:  defaultDaemon(),
 		}},
 		{"testdata/staging.hcl", Config{
 			File:    "testdata/staging.hcl",
 			Storage: Storage{Path: "/var/lib/renewer", KeepVersions: 3},
 			ACME:    ACME{Directory: LetsEncryptStaging, StagingDirectory: LetsEncryptStaging},
+			Daemon:  defaultDaemon(),
 		}},
 		{"testdata/custom_ca.hcl", Config{
 			File:    "testdata/custom_ca.hcl",
 			Storage: Storage{Path: "/var/lib/renewer", KeepVersions: 3},
 			ACME:    ACME{Directory: "https://acme.internal:14000/dir", StagingDirectory: "https://acme.internal:14000/dir"},
+			Daemon:  defaultDaemon(),
 		}},
 	}
 	for _, tt := range tests {
@@ -311,4 +318,13 @@ func TestErrorsFormat(t *testing.T) {
 	if got := e.Error(); got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
+}
+
+func mustCron(t *testing.T, spec string) cron.Schedule {
+	t.Helper()
+	s, err := cronParser.Parse(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

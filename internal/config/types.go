@@ -21,6 +21,7 @@ type Config struct {
 	File         string // path the config was read from
 	Storage      Storage
 	ACME         ACME
+	Daemon       Daemon
 	Certificates []Certificate // in file order, names unique
 }
 

@@ -46,3 +46,12 @@ certificate "mail" {
   renew_before = "0.25"
   challenge "http" {}
 }
+
+daemon {
+  check          = "0 */6 * * *"
+  jitter         = "0s"
+  concurrency    = 8
+  retry_min      = "30s"
+  retry_max      = "2h"
+  shutdown_grace = "1m"
+}
