@@ -27,6 +27,7 @@ type HTTPSolver struct {
 	mu      sync.Mutex
 	tokens  map[string]string // token -> key authorization
 	servers map[string]*listener
+	closed  bool // after Close, an order abandoned mid-flight opens nothing
 }
 
 type listener struct {
@@ -81,6 +82,9 @@ func (p *httpProvider) CleanUp(domain, token, keyAuth string) error {
 func (h *HTTPSolver) add(addr, token, keyAuth string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.closed {
+		return errors.New("http-01 solver is shut down")
+	}
 	l := h.servers[addr]
 	if l == nil {
 		ln, err := net.Listen("tcp", addr)
@@ -117,10 +121,11 @@ func (h *HTTPSolver) remove(addr, token string) {
 	}
 }
 
-// Close stops every listener still open.
+// Close stops every listener still open; the solver answers no more tokens.
 func (h *HTTPSolver) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.closed = true
 	for addr, l := range h.servers {
 		_ = l.srv.Close()
 		delete(h.servers, addr)

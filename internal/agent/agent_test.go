@@ -13,6 +13,7 @@ import (
 
 	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/config"
+	"github.com/renewer/renewer/internal/store"
 	"github.com/renewer/renewer/internal/testca"
 )
 
@@ -297,4 +298,41 @@ func TestUnknownName(t *testing.T) {
 	if _, err := a.RunOnce(context.Background(), PassOptions{Names: []string{"nope"}}); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+func openStore(cfg *config.Config) (*store.Store, error) {
+	return store.Open(cfg.Storage.Path, cfg.Storage.KeepVersions)
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func waitLive(t *testing.T, st *store.Store, name string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := st.Live(name); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s not live after 60s", name)
+}
+
+func waitLog(t *testing.T, logs *syncLog, text string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(logs.String(), text) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no log line with %q after 60s", text)
 }

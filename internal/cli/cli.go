@@ -84,6 +84,7 @@ var commands []command
 
 func init() {
 	commands = []command{
+		{"run", "", "the daemon: renew on schedule until SIGTERM; SIGHUP reloads the config", cmdRun},
 		{"renew", "[--force] [--dry-run] [NAME...]", "renew what is due (or the named certificates, with --force), once, then exit", cmdRenew},
 		{"status", "[--json] [NAME...]", "show each certificate's expiry, next renewal and last result; exit 0 ok, 1 warning, 2 critical", cmdStatus},
 		{"plan", "[NAME...]", "show what would be renewed, when, and why", cmdPlan},

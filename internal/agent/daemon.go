@@ -1,0 +1,155 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/renewer/renewer/internal/config"
+	"github.com/renewer/renewer/internal/schedule"
+)
+
+// minSleep keeps a daemon whose next wake is "now" (a certificate that stays
+// due) from spinning.
+const minSleep = time.Second
+
+// DaemonOptions wire RunDaemon.
+type DaemonOptions struct {
+	Options                                // for each agent (Log, Now, Version, ...)
+	Load    func() (*config.Config, error) // reads the config again on Reload
+	Reload  <-chan struct{}                // a receive means "reload the config" (SIGHUP)
+	Notify  func(state string)             // service-manager notifications (sd_notify); may be nil
+	Rand    *rand.Rand                     // for wake-up jitter; nil means a random seed
+}
+
+// RunDaemon is `renewer run`: a pass at once, then one timer set to the
+// earliest of every certificate's renewal or retry time and the periodic
+// check, plus jitter; a pass at each wake-up. A Reload swaps in a new config
+// only if it is valid, then runs a pass. When ctx ends, no new certificate is
+// started; work under way gets cfg.Daemon.ShutdownGrace to finish, then its
+// context is cancelled. It returns nil after a clean shutdown.
+func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Notify == nil {
+		o.Notify = func(string) {}
+	}
+	if o.Rand == nil {
+		o.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	log := o.Log
+	a, err := New(cfg, o.Options)
+	if err != nil {
+		return err
+	}
+	defer func() { a.Close() }()
+
+	// work outlives ctx by the grace period, so installs under way finish.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stop := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-work.Done():
+			return
+		}
+		close(stop)
+		log.Info("stopping: no new work; waiting for work under way", "grace", cfg.Daemon.ShutdownGrace)
+		o.Notify("STOPPING=1")
+		t := time.NewTimer(cfg.Daemon.ShutdownGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			log.Warn("grace period over: abandoning work under way")
+			cancelWork()
+		case <-work.Done():
+		}
+	}()
+
+	log.Info("renewer daemon started", "config", cfg.File, "certificates", len(cfg.Certificates), "check", cfg.Daemon.Check)
+	o.Notify("READY=1")
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("renewer daemon stopped")
+			return nil
+		case <-o.Reload:
+			o.Notify("RELOADING=1")
+			next, err := o.Load()
+			if err != nil {
+				log.Error("config reload failed; keeping the running config", "err", err)
+				o.Notify("READY=1")
+				continue
+			}
+			na, err := New(next, o.Options)
+			if err != nil {
+				log.Error("config reload failed; keeping the running config", "err", err)
+				o.Notify("READY=1")
+				continue
+			}
+			a.Close()
+			a, cfg = na, next
+			log.Info("config reloaded", "config", cfg.File, "certificates", len(cfg.Certificates))
+			o.Notify("READY=1")
+		case <-timer.C:
+		}
+
+		results, err := a.RunOnce(work, PassOptions{Stop: stop})
+		if err != nil {
+			log.Error("pass failed", "err", err)
+		}
+		logPass(log, results)
+		if ctx.Err() != nil {
+			log.Info("renewer daemon stopped")
+			return nil
+		}
+
+		now := o.Now()
+		wake := schedule.Next(now, a.Wakes(), cfg.Daemon.Schedule, cfg.Daemon.Jitter, o.Rand)
+		sleep := max(wake.At.Sub(now), minSleep)
+		log.Info("next wake-up", "at", now.Add(sleep).UTC().Format(time.RFC3339), "in", sleep.Round(time.Second).String(),
+			"reason", wake.Reason, "cert", wake.Name)
+		o.Notify(fmt.Sprintf("STATUS=%s; next check %s", summary(results), now.Add(sleep).UTC().Format(time.RFC3339)))
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(sleep)
+	}
+}
+
+// logPass logs what a pass did that is worth a line (not-due certificates
+// are quiet; failures were logged as they happened).
+func logPass(log *slog.Logger, results []Result) {
+	for _, r := range results {
+		switch {
+		case r.Action == Skipped || r.Action == Stopped:
+		case r.Action == Waiting:
+			log.Debug("backing off", "cert", r.Name, "err", r.Err)
+		case !r.OK():
+			log.Warn("certificate needs attention", "cert", r.Name, "action", string(r.Action),
+				"err", errors.Join(append([]error{r.Err}, r.HookErrs...)...))
+		}
+	}
+}
+
+func summary(results []Result) string {
+	n := map[Action]int{}
+	for _, r := range results {
+		n[r.Action]++
+	}
+	return fmt.Sprintf("%d certificates: %d renewed, %d failed, %d backing off", len(results),
+		n[Renewed]+n[Obtained], n[Failed], n[Waiting])
+}

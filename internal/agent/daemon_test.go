@@ -1,0 +1,204 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/renewer/renewer/internal/certinfo"
+	"github.com/renewer/renewer/internal/config"
+	"github.com/renewer/renewer/internal/testca"
+)
+
+// syncLog collects log lines for assertions.
+type syncLog struct {
+	t  *testing.T
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Write(p)
+	l.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// With 30-second certificates the daemon renews each one when half its
+// lifetime is left, without --force, and the wake-ups follow the schedule.
+func TestDaemonRenewsOnSchedule(t *testing.T) {
+	t.Parallel()
+	ca := testca.StartT(t, testca.Options{Validity: 30 * time.Second})
+	_, cfg := setup(t, ca, fmt.Sprintf(`
+daemon {
+  jitter = "0s"
+  check  = "@every 1h"
+}
+certificate "short" {
+  domains = ["short.example.test"]
+  challenge "http" { listen = "127.0.0.1:%d" }
+}`, ca.HTTPPort))
+
+	logs := &syncLog{t: t}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- RunDaemon(ctx, cfg, DaemonOptions{Options: Options{Log: slog.New(slog.NewTextHandler(logs, nil))}})
+	}()
+
+	// Watch the live certificate: three different serials (first issuance
+	// plus two renewals), each installed no earlier than its predecessor's
+	// renewal time.
+	st, err := openStore(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []*certinfo.Facts
+	deadline := time.Now().Add(100 * time.Second)
+	for len(seen) < 3 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		v, err := st.Live("short")
+		if err != nil {
+			continue
+		}
+		f, err := certinfo.Load(v.Fullchain, v.Key)
+		if err != nil {
+			t.Fatalf("live certificate unreadable: %v", err)
+		}
+		if len(seen) == 0 || seen[len(seen)-1].Serial != f.Serial {
+			seen = append(seen, f)
+			t.Logf("live serial %s at %s (not before %s)", f.Serial, time.Now().Format(time.TimeOnly), f.NotBefore.Format(time.TimeOnly))
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("RunDaemon: %v", err)
+	}
+	if len(seen) < 3 {
+		t.Fatalf("saw %d certificates in 100s, want 3 (issue + 2 scheduled renewals)", len(seen))
+	}
+	for i := 1; i < len(seen); i++ {
+		prev := seen[i-1]
+		renewAt := prev.NotBefore.Add(prev.Lifetime() / 2)
+		// Pebble's NotBefore is its issuance time; allow a second of clock granularity.
+		if seen[i].NotBefore.Before(renewAt.Add(-time.Second)) {
+			t.Errorf("certificate %d issued at %s, before its predecessor's renewal time %s", i, seen[i].NotBefore, renewAt)
+		}
+	}
+	if !strings.Contains(logs.String(), "next wake-up") {
+		t.Error("no wake-up was logged")
+	}
+}
+
+// A reload with a broken config keeps the daemon on the old one; a valid
+// reload adds a certificate, which is then obtained.
+func TestDaemonReload(t *testing.T) {
+	t.Parallel()
+	ca := testca.StartT(t, testca.Options{})
+	cert := func(name string) string {
+		return fmt.Sprintf("certificate %q {\n  domains = [%q]\n  challenge \"http\" { listen = \"127.0.0.1:%d\" }\n}\n", name, name+".example.test", ca.HTTPPort)
+	}
+	_, cfg := setup(t, ca, "daemon { jitter = \"0s\" }\n"+cert("one"))
+	cfg2, err := config.Parse(cfg.File, []byte(strings.Replace(mustRead(t, cfg.File), cert("one"), cert("one")+cert("two"), 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	logs := &syncLog{t: t}
+	reload := make(chan struct{})
+	next := make(chan *config.Config, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	notes := make(chan string, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- RunDaemon(ctx, cfg, DaemonOptions{
+			Options: Options{Log: slog.New(slog.NewTextHandler(logs, nil))},
+			Reload:  reload,
+			Load: func() (*config.Config, error) {
+				if c := <-next; c != nil {
+					return c, nil
+				}
+				return nil, errors.New("renewer.hcl:3:5: Unsupported argument")
+			},
+			Notify: func(s string) { notes <- s },
+		})
+	}()
+	st, _ := openStore(cfg)
+	waitLive(t, st, "one")
+	if n := <-notes; n != "READY=1" {
+		t.Errorf("first notification %q, want READY=1", n)
+	}
+
+	next <- nil
+	reload <- struct{}{}
+	waitLog(t, logs, "config reload failed; keeping the running config")
+	next <- cfg2
+	reload <- struct{}{}
+	waitLive(t, st, "two")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Shutdown while an issuance is under way: with a grace period too short
+// for it, the daemon returns promptly, nothing half-written is live, the
+// cancelled attempt does not count as a failure, and the next run
+// completes the work.
+func TestDaemonShutdownMidIssuance(t *testing.T) {
+	t.Parallel()
+	ca := testca.StartT(t, testca.Options{})
+	_, cfg := setup(t, ca, fmt.Sprintf(`
+daemon { shutdown_grace = "1ms" }
+certificate "www" {
+  domains = ["a.example.test", "b.example.test", "c.example.test"]
+  challenge "http" { listen = "127.0.0.1:%d" }
+}`, ca.HTTPPort))
+	logs := &syncLog{t: t}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- RunDaemon(ctx, cfg, DaemonOptions{Options: Options{Log: slog.New(slog.NewTextHandler(logs, nil))}})
+	}()
+	waitLog(t, logs, "msg=renewing")
+	start := time.Now()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("shutdown took %s", d)
+	}
+	st, _ := openStore(cfg)
+	if v, err := st.Live("www"); err == nil {
+		if _, err := certinfo.Load(v.Fullchain, v.Key); err != nil {
+			t.Errorf("live certificate after shutdown is broken: %v", err)
+		}
+	}
+	state, err := st.LoadState("www")
+	if err != nil || state.Failures != 0 || !state.NextAttempt.IsZero() {
+		t.Errorf("state after shutdown: %+v, %v", state, err)
+	}
+	a, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	res, _ := a.RunOnce(context.Background(), PassOptions{})
+	if !res[0].OK() {
+		t.Fatalf("next run: %+v", res[0])
+	}
+}

@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/renewer/renewer/internal/agent"
+	"github.com/renewer/renewer/internal/config"
+)
+
+// cmdRun is the daemon. SIGHUP reloads the config; SIGTERM and SIGINT (the
+// context) stop it. Under systemd (Type=notify) it reports READY, RELOADING,
+// STOPPING and STATUS, and pings the watchdog when WatchdogSec is set.
+func cmdRun(ctx context.Context, e *env, g *globals, args []string) int {
+	fs := flags(e, g, "run", "")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "renewer run: unexpected arguments %v\n", fs.Args())
+		return ExitUsage
+	}
+	log, err := g.logger(e.stderr)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "renewer: %v\n", err)
+		return ExitUsage
+	}
+	cfg, ok := loadConfig(e, g)
+	if !ok {
+		return ExitUsage
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				select {
+				case reload <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	notify := func(state string) {
+		if _, err := daemon.SdNotify(false, state); err != nil {
+			log.Warn("sd_notify failed", "err", err)
+		}
+	}
+	if interval, err := daemon.SdWatchdogEnabled(false); err == nil && interval > 0 {
+		go watchdog(ctx, interval/2, notify)
+	}
+
+	err = agent.RunDaemon(ctx, cfg, agent.DaemonOptions{
+		Options: agent.Options{Log: log, Version: version()},
+		Load: func() (*config.Config, error) {
+			c, err := config.Load(g.config)
+			var errs *config.Errors
+			if errors.As(err, &errs) { // every problem, one per line, in the log
+				return nil, fmt.Errorf("%s is not valid:\n%s", g.config, errs.Error())
+			}
+			return c, err
+		},
+		Reload: reload,
+		Notify: notify,
+	})
+	if err != nil {
+		fmt.Fprintf(e.stderr, "renewer run: %v\n", err)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+func watchdog(ctx context.Context, every time.Duration, notify func(string)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			notify("WATCHDOG=1")
+		}
+	}
+}
