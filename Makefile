@@ -4,7 +4,7 @@ BIN     ?= bin/renewer
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -s -w -X github.com/renewer/renewer/internal/cli.Version=$(VERSION)
 
-.PHONY: all build demo test check fuzz clean
+.PHONY: all build demo test check fuzz bench-idle clean
 
 all: build
 
@@ -30,6 +30,10 @@ FUZZTIME ?= 15s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/certinfo
+
+## bench-idle: the idle daemon's RSS and CPU with 1,000 certificates over 60s (a benchmark, not a test)
+bench-idle:
+	bash bench/idle-daemon.sh 1000 60
 
 clean:
 	rm -rf bin .demo

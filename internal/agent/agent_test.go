@@ -336,3 +336,78 @@ func waitLog(t *testing.T, logs *syncLog, text string) {
 	}
 	t.Fatalf("no log line with %q after 60s", text)
 }
+
+// A failure's backoff lives in the state file: a restarted agent (a new
+// process) keeps backing off until the stored time, wakes for it exactly,
+// and then tries again with a longer backoff. The clock is fake; the CA is
+// a dead port, so every attempt fails at once.
+func TestRestartResumesBackoff(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	port, err := testca.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "renewer.hcl")
+	src := fmt.Sprintf(`storage { path = "state" }
+acme {
+  directory    = "https://127.0.0.1:%d/dir"
+  accept_terms = true
+}
+daemon {
+  retry_min = "1m"
+  retry_max = "6h"
+}
+certificate "www" {
+  domains = ["www.example.test"]
+  challenge "http" { listen = "127.0.0.1:%d" }
+}`, port, port)
+	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	start := func() *Agent {
+		a, err := New(cfg, Options{Now: func() time.Time { return now }, Rand: func() float64 { return 0.5 }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(a.Close)
+		return a
+	}
+
+	a := start()
+	if res := pass(t, a, PassOptions{}); res[0].Action != Failed {
+		t.Fatalf("first attempt: %+v", res[0])
+	}
+	st, _ := a.Store().LoadState("www")
+	if st.Failures != 1 || !st.NextAttempt.Equal(now.Add(time.Minute)) {
+		t.Fatalf("after one failure: %+v", st)
+	}
+
+	// "Restart": a new agent on the same storage, 30s later.
+	now = now.Add(30 * time.Second)
+	a = start()
+	if res := pass(t, a, PassOptions{}); res[0].Action != Waiting || !strings.Contains(res[0].Err.Error(), "backing off until 2026-11-23T12:01:00Z") {
+		t.Fatalf("restarted agent did not keep backing off: %+v", res[0])
+	}
+	if w := a.Wakes(); len(w) != 1 || !w[0].Exact || !w[0].At.Equal(now.Add(30*time.Second)) {
+		t.Fatalf("wake-up after restart: %+v", w)
+	}
+	// At the stored time it tries again; the next backoff is twice as long.
+	now = now.Add(30 * time.Second)
+	if res := pass(t, a, PassOptions{}); res[0].Action != Failed {
+		t.Fatalf("attempt at the retry time: %+v", res[0])
+	}
+	st, _ = a.Store().LoadState("www")
+	if st.Failures != 2 || !st.NextAttempt.Equal(now.Add(2*time.Minute)) {
+		t.Fatalf("after two failures: %+v", st)
+	}
+	// --force ignores the backoff.
+	if res := pass(t, a, PassOptions{Force: true}); res[0].Action != Failed {
+		t.Fatalf("forced attempt: %+v", res[0])
+	}
+}
