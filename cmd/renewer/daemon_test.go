@@ -106,13 +106,16 @@ daemon { jitter = "0s" }
 			if err != nil {
 				return
 			}
-			notes <- string(buf[:n])
+			select { // keep reading even when nobody listens: a full socket would block the daemon
+			case notes <- string(buf[:n]):
+			default:
+			}
 		}
 	}()
 
 	log := &lines{}
 	daemon := exec.Command(bin, "run", "--config", cfgFile, "--log-format", "json")
-	daemon.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	daemon.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=400000")
 	stderr, err := daemon.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -137,6 +140,17 @@ daemon { jitter = "0s" }
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("no READY=1 from the daemon")
+	}
+
+	// The watchdog is pinged every half interval.
+	watchdog := time.After(10 * time.Second)
+	for pinged := false; !pinged; {
+		select {
+		case n := <-notes:
+			pinged = n == "WATCHDOG=1"
+		case <-watchdog:
+			t.Fatal("no WATCHDOG=1 within 10s with WATCHDOG_USEC=400000")
+		}
 	}
 
 	// A renew typed while the daemon issues the same certificates.

@@ -40,7 +40,7 @@ func TestBackoffCapShrinks(t *testing.T) {
 	for _, tc := range []struct {
 		left, cap time.Duration
 	}{
-		{60 * 24 * time.Hour, 6 * time.Hour},    // 14.4h/… capped at 6h
+		{60 * 24 * time.Hour, 6 * time.Hour},     // 14.4h/… capped at 6h
 		{10 * 24 * time.Hour, 144 * time.Minute}, // 2.4h
 		{3 * 24 * time.Hour, 43*time.Minute + 12*time.Second},
 		{time.Hour, time.Minute},  // 36s → Min
