@@ -43,6 +43,10 @@ type Request struct {
 	// Exactly one way to answer HTTP-01:
 	Listen  string // standalone: served by the client's HTTPSolver on this address
 	Webroot string // files written under <Webroot>/.well-known/acme-challenge/
+	// Replaces is the ARI identifier of the certificate this order renews
+	// (RFC 9773 "replaces"); empty for none. lego leaves it out when the
+	// CA does not offer ARI.
+	Replaces string
 }
 
 // Certificate is what the CA issued, all PEM.
@@ -61,6 +65,7 @@ type Client struct {
 
 	mu  sync.Mutex
 	acc *account
+	ari *lego.Client // for renewal information, made once
 }
 
 var legoLogOnce sync.Once
@@ -111,21 +116,7 @@ func New(o Options, solver *HTTPSolver) (*Client, error) {
 // cannot be cancelled mid-order: when ctx ends first, Obtain returns ctx's
 // error at once and the abandoned order finishes (or fails) on its own.
 func (c *Client) Obtain(ctx context.Context, req Request) (*Certificate, error) {
-	type result struct {
-		cert *Certificate
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		cert, err := c.obtain(req)
-		done <- result{cert, err}
-	}()
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case r := <-done:
-		return r.cert, r.err
-	}
+	return withContext(ctx, func() (*Certificate, error) { return c.obtain(req) })
 }
 
 func (c *Client) obtain(req Request) (*Certificate, error) {
@@ -179,7 +170,7 @@ func (c *Client) order(acc *account, req Request, keyType certcrypto.KeyType) (*
 	default:
 		return nil, errors.New("acme: request has no challenge (listen or webroot)")
 	}
-	res, err := lc.Certificate.Obtain(certificate.ObtainRequest{Domains: req.Domains, Bundle: false})
+	res, err := lc.Certificate.Obtain(certificate.ObtainRequest{Domains: req.Domains, Bundle: false, ReplacesCertID: req.Replaces})
 	if err != nil {
 		return nil, err
 	}
@@ -214,12 +205,8 @@ func (c *Client) account() (*account, error) {
 func (c *Client) register(again bool) (*account, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.acc == nil {
-		acc, err := loadAccount(c.opts.AccountDir, c.opts.Directory, c.opts.Email, c.opts.Now())
-		if err != nil {
-			return nil, fmt.Errorf("acme account in %s: %w", c.opts.AccountDir, err)
-		}
-		c.acc = acc
+	if err := c.loadAccountLocked(); err != nil {
+		return nil, err
 	}
 	if c.acc.Registration != nil && !again {
 		return c.acc, nil
@@ -242,6 +229,19 @@ func (c *Client) register(again bool) (*account, error) {
 	}
 	c.opts.Log.Info("registered ACME account", "directory", c.opts.Directory, "account", reg.URI)
 	return c.acc, nil
+}
+
+// loadAccountLocked reads (or creates) the account key; c.mu is held.
+func (c *Client) loadAccountLocked() error {
+	if c.acc != nil {
+		return nil
+	}
+	acc, err := loadAccount(c.opts.AccountDir, c.opts.Directory, c.opts.Email, c.opts.Now())
+	if err != nil {
+		return fmt.Errorf("acme account in %s: %w", c.opts.AccountDir, err)
+	}
+	c.acc = acc
+	return nil
 }
 
 func legoKeyType(s string) (certcrypto.KeyType, error) {

@@ -123,6 +123,7 @@ type Inspection struct {
 	Decision plan.Decision
 	Health   plan.Health
 	State    store.State
+	ARI      *plan.ARI // the CA's window for the live certificate, when known
 }
 
 // Inspect reads the live certificate and state of c and plans it.
@@ -140,12 +141,13 @@ func (a *Agent) Inspect(c config.Certificate) Inspection {
 	if in.Problem != nil {
 		in.Facts = nil
 	}
-	in.Decision = plan.Decide(now, c, in.Facts)
-	in.Health = plan.Assess(now, c, in.Facts)
 	in.State, err = a.store.LoadState(c.Name)
 	if err != nil && in.Problem == nil {
 		in.Problem = err
 	}
+	in.ARI = ariOf(c, in.Facts, in.State)
+	in.Decision = plan.DecideARI(now, c, in.Facts, in.ARI)
+	in.Health = plan.Assess(now, c, in.Facts)
 	return in
 }
 
@@ -196,6 +198,9 @@ func (a *Agent) RunOnce(ctx context.Context, o PassOptions) ([]Result, error) {
 	certs, err := a.Select(o.Names)
 	if err != nil {
 		return nil, err
+	}
+	if !o.DryRun {
+		a.refreshARI(ctx, certs)
 	}
 	results := make([]Result, len(certs))
 	sem := make(chan struct{}, a.concurrency)
@@ -260,7 +265,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 	}
 
 	log.Info("renewing", "reason", string(res.Decision.Reason), "domains", c.Domains, "dry_run", o.DryRun)
-	bundle, err := a.obtain(ctx, c, o.DryRun)
+	bundle, err := a.obtain(ctx, c, o.DryRun, replaces(in))
 	if err != nil {
 		return a.fail(log, c, res, o.DryRun, fmt.Errorf("obtain: %w", err))
 	}
@@ -300,6 +305,9 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 	st.NextAttempt = time.Time{}
 	res.HookErrs = a.deploy(ctx, log, c, v, facts)
 	a.recordDeploy(&st, facts, res.HookErrs)
+	if c.ARI { // the new certificate's window, so the next wake-up follows the CA
+		a.fetchARI(ctx, log, c, facts, &st)
+	}
 	if err := a.store.SaveState(c.Name, st); err != nil {
 		log.Error("could not save state", "err", err)
 	}
@@ -403,7 +411,7 @@ func (a *Agent) fail(log *slog.Logger, c config.Certificate, res Result, dryRun 
 	return res
 }
 
-func (a *Agent) obtain(ctx context.Context, c config.Certificate, dryRun bool) (*acme.Certificate, error) {
+func (a *Agent) obtain(ctx context.Context, c config.Certificate, dryRun bool, replaces string) (*acme.Certificate, error) {
 	dir := a.cfg.ACME.Directory
 	if dryRun {
 		dir = a.cfg.ACME.StagingDirectory
@@ -412,12 +420,11 @@ func (a *Agent) obtain(ctx context.Context, c config.Certificate, dryRun bool) (
 	if err != nil {
 		return nil, err
 	}
-	return client.Obtain(ctx, acme.Request{
-		Domains: c.Domains,
-		KeyType: c.KeyType,
-		Listen:  c.Challenge.Listen,
-		Webroot: c.Challenge.Webroot,
-	})
+	req := acme.Request{Domains: c.Domains, KeyType: c.KeyType, Listen: c.Challenge.Listen, Webroot: c.Challenge.Webroot}
+	if !dryRun { // the staging twin never saw the live certificate
+		req.Replaces = replaces
+	}
+	return client.Obtain(ctx, req)
 }
 
 // client returns the ACME client of one directory, made on first use.
@@ -464,6 +471,9 @@ func (a *Agent) Wakes() []schedule.Wake {
 	for _, c := range a.cfg.Certificates {
 		in := a.Inspect(c)
 		w := schedule.Wake{Name: c.Name, At: in.Decision.At, Reason: "renewal: " + string(in.Decision.Reason)}
+		if c.ARI && in.State.ARI != nil && in.Facts != nil && in.State.ARI.NextFetch.Before(w.At) {
+			w = schedule.Wake{Name: c.Name, At: in.State.ARI.NextFetch, Reason: "refresh renewal information"}
+		}
 		switch {
 		case in.State.NextAttempt.After(now):
 			w = schedule.Wake{Name: c.Name, At: in.State.NextAttempt, Reason: "retry after failure", Exact: true}

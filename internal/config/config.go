@@ -207,11 +207,12 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 		cfg.Daemon = d.daemon(b)
 	}
 
-	keyType, renewBefore := KeyTypes[0], RenewBefore{}
+	defs := Certificate{KeyType: KeyTypes[0], ARI: true}
 	if b := d.single(blocks["defaults"]); b != nil {
-		c := d.content(b.Body, []string{"key_type", "renew_before"})
-		keyType = d.keyType(c.Attributes["key_type"], keyType)
-		renewBefore = d.renewBefore(c.Attributes["renew_before"], renewBefore)
+		c := d.content(b.Body, []string{"key_type", "renew_before", "ari"})
+		defs.KeyType = d.keyType(c.Attributes["key_type"], defs.KeyType)
+		defs.RenewBefore = d.renewBefore(c.Attributes["renew_before"], defs.RenewBefore)
+		d.eval(c.Attributes["ari"], &defs.ARI)
 	}
 
 	first := map[string]*hcl.Block{}
@@ -227,7 +228,7 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 		} else {
 			first[name] = b
 		}
-		cfg.Certificates = append(cfg.Certificates, d.certificate(b, keyType, renewBefore))
+		cfg.Certificates = append(cfg.Certificates, d.certificate(b, defs))
 	}
 	return cfg
 }
@@ -321,18 +322,22 @@ func (d *decoder) renewBefore(a *hcl.Attribute, def RenewBefore) RenewBefore {
 	return rb
 }
 
-func (d *decoder) certificate(b *hcl.Block, keyType string, renewBefore RenewBefore) Certificate {
-	c := d.content(b.Body, []string{"domains", "key_type", "renew_before"},
+// certificate decodes one certificate block; defs holds the defaults block's
+// settings.
+func (d *decoder) certificate(b *hcl.Block, defs Certificate) Certificate {
+	c := d.content(b.Body, []string{"domains", "key_type", "renew_before", "ari"},
 		hcl.BlockHeaderSchema{Type: "challenge", LabelNames: []string{"type"}},
 		hcl.BlockHeaderSchema{Type: "install"},
 		hcl.BlockHeaderSchema{Type: "hook", LabelNames: []string{"name"}})
 	blocks := c.Blocks.ByType()
 	cert := Certificate{
 		Name:        b.Labels[0],
-		KeyType:     d.keyType(c.Attributes["key_type"], keyType),
-		RenewBefore: d.renewBefore(c.Attributes["renew_before"], renewBefore),
+		KeyType:     d.keyType(c.Attributes["key_type"], defs.KeyType),
+		RenewBefore: d.renewBefore(c.Attributes["renew_before"], defs.RenewBefore),
+		ARI:         defs.ARI,
 		DeclRange:   b.DefRange,
 	}
+	d.eval(c.Attributes["ari"], &cert.ARI)
 	if ch := d.single(blocks["challenge"]); ch != nil {
 		cert.Challenge = d.challenge(ch)
 	} else {

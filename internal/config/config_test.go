@@ -69,6 +69,7 @@ func TestLoadFull(t *testing.T) {
 				Domains:     []string{"example.com", "www.example.com", "192.0.2.1", "2001:db8::1"},
 				KeyType:     "rsa2048",
 				RenewBefore: RenewBefore{Duration: 30 * 24 * time.Hour},
+				ARI:         true,
 				Challenge:   Challenge{Type: "http", Webroot: abs(t, "testdata/webroot")},
 				Install:     &Install{Dir: "/etc/ssl/renewer/www"},
 				Hooks: []Hook{
@@ -86,6 +87,7 @@ func TestLoadFull(t *testing.T) {
 				Domains:     []string{"api.example.com"},
 				KeyType:     "ec384",
 				RenewBefore: RenewBefore{Fraction: 1.0 / 3},
+				ARI:         true,
 				Challenge:   Challenge{Type: "http", Listen: "127.0.0.1:8080"},
 			},
 			{
@@ -152,7 +154,7 @@ certificate "x" {
 		t.Fatal(err)
 	}
 	c := cfg.Certificates[0]
-	if c.KeyType != "ec256" || !c.RenewBefore.IsDefault() || c.Challenge != (Challenge{Type: "http", Listen: ":80"}) ||
+	if c.KeyType != "ec256" || !c.RenewBefore.IsDefault() || !c.ARI || c.Challenge != (Challenge{Type: "http", Listen: ":80"}) ||
 		c.Install != nil || c.Hooks[0].Timeout != 60*time.Second || c.Hooks[0].Env != nil {
 		t.Errorf("defaults not applied: %+v", c)
 	}

@@ -46,6 +46,7 @@ type Certificate struct {
 	Domains     []string // lower-cased, in config order, no duplicates
 	KeyType     string   // one of KeyTypes
 	RenewBefore RenewBefore
+	ARI         bool // follow the CA's ACME Renewal Information when it offers it (default true)
 	Challenge   Challenge
 	Install     *Install // nil when there is no install block
 	Hooks       []Hook   // in file order

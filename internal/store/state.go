@@ -19,6 +19,22 @@ type State struct {
 	NextAttempt     time.Time `json:"next_attempt,omitzero"`
 	InstalledSerial string    `json:"installed_serial,omitempty"`
 	AppliedSerial   string    `json:"applied_serial,omitempty"` // hooks all succeeded for this serial
+	ARI             *ARIState `json:"ari,omitempty"`
+}
+
+// ARIState is the CA's renewal window (RFC 9773) for one serial, and the
+// moment renewer chose in it, kept so that a restart neither re-asks the CA
+// before it said to nor moves the chosen moment.
+type ARIState struct {
+	Serial      string    `json:"serial"`                // the certificate this answer is about
+	Unsupported bool      `json:"unsupported,omitempty"` // the CA offers no ARI
+	Start       time.Time `json:"window_start,omitzero"` // suggested window
+	End         time.Time `json:"window_end,omitzero"`   //
+	Chosen      time.Time `json:"chosen,omitzero"`       // random moment in the window, chosen once per window
+	Explanation string    `json:"explanation,omitempty"` // the CA's explanation URL
+	FetchedAt   time.Time `json:"fetched_at,omitzero"`   // last successful answer
+	NextFetch   time.Time `json:"next_fetch,omitzero"`   // when to ask again
+	Error       string    `json:"error,omitempty"`       // last failed fetch
 }
 
 func (s *Store) statePath(name string) string {

@@ -44,6 +44,7 @@ certificate "api.v2" {
 certificate "mail" {
   domains      = ["mail.example.com"]
   renew_before = "0.25"
+  ari          = false
   challenge "http" {}
 }
 

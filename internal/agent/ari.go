@@ -1,0 +1,143 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/renewer/renewer/internal/acme"
+	"github.com/renewer/renewer/internal/certinfo"
+	"github.com/renewer/renewer/internal/config"
+	"github.com/renewer/renewer/internal/plan"
+	"github.com/renewer/renewer/internal/store"
+)
+
+// ARI fetching bounds.
+const (
+	ariConcurrency  = 16             // renewal-information requests at once
+	ariMinRefresh   = time.Hour      // never ask again sooner, whatever Retry-After says
+	ariMaxRefresh   = 24 * time.Hour // nor later
+	ariDefaultAfter = 6 * time.Hour  // when the CA gives no Retry-After
+	ariErrorRetry   = time.Hour      // after a failed fetch (the lifetime rule applies meanwhile)
+)
+
+// ariOf returns the stored window for the live certificate when it applies:
+// ARI on for c, an answer about this very serial, with a window.
+func ariOf(c config.Certificate, f *certinfo.Facts, st store.State) *plan.ARI {
+	a := st.ARI
+	if !c.ARI || f == nil || a == nil || a.Serial != f.Serial || a.Unsupported || a.Start.IsZero() {
+		return nil
+	}
+	return &plan.ARI{Start: a.Start, End: a.End, Chosen: a.Chosen, Explanation: a.Explanation}
+}
+
+// ariStale reports whether c's live certificate needs (new) renewal information.
+func (a *Agent) ariStale(c config.Certificate, f *certinfo.Facts, st store.State) bool {
+	return c.ARI && f != nil && (st.ARI == nil || st.ARI.Serial != f.Serial || !a.now().Before(st.ARI.NextFetch))
+}
+
+// refreshARI fetches renewal information for every selected certificate
+// whose stored answer is stale, a bounded number at once. A certificate
+// locked by another process is left alone (that process is renewing it).
+// Failures are logged and stored; the lifetime rule applies meanwhile.
+func (a *Agent) refreshARI(ctx context.Context, certs []config.Certificate) {
+	sem := make(chan struct{}, ariConcurrency)
+	var wg sync.WaitGroup
+	for _, c := range certs {
+		in := a.Inspect(c)
+		if !a.ariStale(c, in.Facts, in.State) {
+			continue
+		}
+		wg.Go(func() {
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+				return
+			}
+			unlock, ok, err := a.store.TryLock(c.Name)
+			if err != nil || !ok {
+				return
+			}
+			defer unlock()
+			st, err := a.store.LoadState(c.Name)
+			if err != nil {
+				return
+			}
+			a.fetchARI(ctx, a.log.With("cert", c.Name), c, in.Facts, &st)
+			if err := a.store.SaveState(c.Name, st); err != nil {
+				a.log.Error("could not save state", "cert", c.Name, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// fetchARI asks the CA for f's renewal window and records it in st. A new
+// window gets a new moment, chosen at random inside it once; the same window
+// keeps its moment, so restarts do not move it.
+func (a *Agent) fetchARI(ctx context.Context, log *slog.Logger, c config.Certificate, f *certinfo.Facts, st *store.State) {
+	now := a.now()
+	client, err := a.client(a.cfg.ACME.Directory)
+	if err != nil {
+		log.Warn("renewal information unavailable", "err", err)
+		return
+	}
+	info, err := client.RenewalInfo(ctx, f.Leaf)
+	prev := st.ARI
+	if prev != nil && prev.Serial != f.Serial {
+		prev = nil
+	}
+	switch {
+	case errors.Is(err, acme.ErrNoARI):
+		st.ARI = &store.ARIState{Serial: f.Serial, Unsupported: true, FetchedAt: now, NextFetch: now.Add(ariMaxRefresh)}
+		log.Debug("the CA offers no renewal information; using the lifetime rule")
+		return
+	case err != nil:
+		next := store.ARIState{Serial: f.Serial}
+		if prev != nil {
+			next = *prev // keep the last good window
+		}
+		next.Error, next.NextFetch = err.Error(), now.Add(ariErrorRetry)
+		st.ARI = &next
+		log.Warn("renewal information fetch failed; the lifetime rule applies until it works", "err", err)
+		return
+	}
+	next := store.ARIState{Serial: f.Serial, Start: info.Start, End: info.End, Explanation: info.ExplanationURL, FetchedAt: now}
+	if prev != nil && prev.Start.Equal(info.Start) && prev.End.Equal(info.End) && !prev.Chosen.IsZero() {
+		next.Chosen = prev.Chosen
+	} else {
+		next.Chosen = plan.ChooseMoment(info.Start, info.End, a.rnd())
+		if next.Chosen.Before(now) {
+			next.Chosen = now
+		}
+		log.Info("renewal window from the CA", "start", info.Start.UTC().Format(time.RFC3339), "end", info.End.UTC().Format(time.RFC3339),
+			"chosen", next.Chosen.UTC().Format(time.RFC3339), "explanation", info.ExplanationURL)
+		if !now.Before(info.End) {
+			log.Warn("the CA asks for this certificate to be replaced now (renewal window in the past)",
+				"explanation", info.ExplanationURL, "serial", f.Serial)
+		}
+	}
+	after := info.RetryAfter
+	if after == 0 {
+		after = ariDefaultAfter
+	}
+	next.NextFetch = now.Add(min(max(after, ariMinRefresh), ariMaxRefresh))
+	st.ARI = &next
+}
+
+// replaces is the ARI identifier of the live certificate for a renewal
+// order, when this CA has answered renewal information about it (so it
+// knows the certificate).
+func replaces(in Inspection) string {
+	if ariOf(in.Cert, in.Facts, in.State) == nil || in.Facts.Leaf == nil {
+		return ""
+	}
+	id, err := acme.ARICertID(in.Facts.Leaf)
+	if err != nil {
+		return ""
+	}
+	return id
+}

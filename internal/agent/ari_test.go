@@ -1,0 +1,193 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/renewer/renewer/internal/certinfo"
+	"github.com/renewer/renewer/internal/plan"
+	"github.com/renewer/renewer/internal/testca"
+)
+
+// The CA's window is fetched and stored with a moment chosen inside it; a
+// restart keeps the moment without asking again; when the CA moves the window
+// into the past (as after a revocation), the next check renews at once and
+// the order names the certificate it replaces.
+func TestARIWindowStoredAndReplaces(t *testing.T) {
+	t.Parallel()
+	caLog := &syncLog{t: t}
+	ca := testca.StartT(t, testca.Options{Log: caLog})
+	a, cfg := setup(t, ca, fmt.Sprintf(`
+certificate "www" {
+  domains = ["ari.example.test"]
+  challenge "http" { listen = "127.0.0.1:%d" }
+}`, ca.HTTPPort))
+
+	res := pass(t, a, PassOptions{})
+	if !res[0].OK() {
+		t.Fatalf("issue: %+v", res[0])
+	}
+	st, _ := a.Store().LoadState("www")
+	live, _ := a.Store().Live("www")
+	f, _ := certinfo.Load(live.Fullchain, live.Key)
+	w := st.ARI
+	if w == nil || w.Serial != f.Serial || w.Unsupported || w.Start.IsZero() {
+		t.Fatalf("ARI not stored after issuance: %+v", w)
+	}
+	// Pebble's window: two days around the point with a third of the lifetime left.
+	ideal := f.NotAfter.Add(time.Second).Add(-f.NotAfter.Add(time.Second).Sub(f.NotBefore) / 3)
+	if d := w.Start.Sub(ideal.Add(-24 * time.Hour)); d < -time.Second || d > time.Second {
+		t.Errorf("window start %s, want about %s", w.Start, ideal.Add(-24*time.Hour))
+	}
+	if w.Chosen.Before(w.Start) || w.Chosen.After(w.End) {
+		t.Errorf("chosen %s outside [%s, %s]", w.Chosen, w.Start, w.End)
+	}
+	if d := w.NextFetch.Sub(w.FetchedAt); d != 6*time.Hour {
+		t.Errorf("next fetch after %s, want Pebble's Retry-After of 6h", d)
+	}
+	in := a.Inspect(cfg.Certificates[0])
+	if in.ARI == nil || in.Decision.Due || !in.Decision.At.Equal(w.Chosen) {
+		t.Errorf("plan does not follow the chosen moment: %+v %+v", in.ARI, in.Decision)
+	}
+
+	// A restart: the stored answer is fresh, nothing is asked, nothing moves.
+	b, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if res := pass(t, b, PassOptions{}); res[0].Action != Skipped {
+		t.Fatalf("after restart: %+v", res[0])
+	}
+	st2, _ := b.Store().LoadState("www")
+	if !st2.ARI.Chosen.Equal(w.Chosen) || !st2.ARI.FetchedAt.Equal(w.FetchedAt) {
+		t.Errorf("restart moved the ARI state: %+v -> %+v", w, st2.ARI)
+	}
+
+	// The CA now wants the certificate replaced (a window in the past, as
+	// Pebble answers for a revoked certificate). Once the stored answer is
+	// stale (7h later), the next pass fetches it and renews at once.
+	past := time.Now().Add(-time.Hour).UTC()
+	ari, _ := json.Marshal(map[string]any{
+		"suggestedWindow": map[string]string{"start": past.Format(time.RFC3339), "end": past.Add(time.Minute).Format(time.RFC3339)},
+		"explanationURL":  "https://ca.example.test/incident/42",
+	})
+	leaf, _ := os.ReadFile(live.Cert)
+	if err := ca.Post("/set-renewal-info/", map[string]string{"Certificate": string(leaf), "ARIResponse": string(ari)}); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(7 * time.Hour)
+	b.now = func() time.Time { return later }
+	res = pass(t, b, PassOptions{})
+	if res[0].Action != Renewed || res[0].Decision.Reason != plan.ARINow {
+		t.Fatalf("after the CA moved the window into the past: %+v", res[0])
+	}
+	st3, _ := b.Store().LoadState("www")
+	if st3.ARI == nil || st3.ARI.Serial != res[0].Serial {
+		t.Errorf("no ARI for the new certificate: %+v", st3.ARI)
+	}
+	// Pebble marks the old certificate's order replaced only when the new
+	// order carried "replaces".
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(caLog.String(), "has been marked as replaced") {
+		if time.Now().After(deadline) {
+			t.Fatal("the renewal order did not carry replaces (Pebble never marked the old order replaced)")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A CA without ARI (or with ARI off) leaves the lifetime rule in charge.
+func TestARIOff(t *testing.T) {
+	t.Parallel()
+	ca := testca.StartT(t, testca.Options{})
+	a, cfg := setup(t, ca, fmt.Sprintf(`
+defaults { ari = false }
+certificate "www" {
+  domains = ["noari.example.test"]
+  challenge "http" { listen = "127.0.0.1:%d" }
+}`, ca.HTTPPort))
+	if res := pass(t, a, PassOptions{}); !res[0].OK() {
+		t.Fatalf("issue: %+v", res[0])
+	}
+	st, _ := a.Store().LoadState("www")
+	if st.ARI != nil {
+		t.Errorf("ARI fetched with ari = false: %+v", st.ARI)
+	}
+	in := a.Inspect(cfg.Certificates[0])
+	if want := plan.RenewAt(in.Facts, cfg.Certificates[0].RenewBefore); !in.Decision.At.Equal(want) {
+		t.Errorf("renewal at %s, want the lifetime rule's %s", in.Decision.At, want)
+	}
+}
+
+// With 30-second certificates the daemon renews each one at the moment it
+// chose in the CA's window (Pebble's window for so short a lifetime is the
+// whole lifetime), not at the lifetime rule's half-life.
+func TestDaemonARIShortLived(t *testing.T) {
+	t.Parallel()
+	ca := testca.StartT(t, testca.Options{Validity: 30 * time.Second})
+	_, cfg := setup(t, ca, fmt.Sprintf(`
+daemon { jitter = "0s" }
+certificate "short" {
+  domains = ["ari-short.example.test"]
+  challenge "http" { listen = "127.0.0.1:%d" }
+}`, ca.HTTPPort))
+	logs := &syncLog{t: t}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- RunDaemon(ctx, cfg, DaemonOptions{Options: Options{Log: slog.New(slog.NewTextHandler(logs, nil))}})
+	}()
+	st, _ := openStore(cfg)
+	type seen struct {
+		serial    string
+		notBefore time.Time
+		chosen    time.Time
+	}
+	var certs []seen
+	deadline := time.Now().Add(90 * time.Second)
+	for len(certs) < 3 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		v, err := st.Live("short")
+		if err != nil {
+			continue
+		}
+		f, err := certinfo.Load(v.Fullchain, v.Key)
+		if err != nil {
+			continue
+		}
+		state, _ := st.LoadState("short")
+		if state.ARI == nil || state.ARI.Serial != f.Serial {
+			continue
+		}
+		if len(certs) == 0 || certs[len(certs)-1].serial != f.Serial {
+			// The moment, pulled back to the emergency margin if past it.
+			at := state.ARI.Chosen
+			if e := plan.EmergencyAt(f); at.After(e) {
+				at = e
+			}
+			certs = append(certs, seen{f.Serial, f.NotBefore, at})
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(certs) < 3 {
+		t.Fatalf("saw %d certificates in 90s, want 3", len(certs))
+	}
+	for i := 1; i < len(certs); i++ {
+		chosen, issued := certs[i-1].chosen, certs[i].notBefore
+		// Issued no earlier than the moment (Pebble's NotBefore has second
+		// granularity) and soon after it (one issuance takes seconds).
+		if issued.Before(chosen.Add(-time.Second)) || issued.After(chosen.Add(10*time.Second)) {
+			t.Errorf("certificate %d issued at %s; the moment chosen for its predecessor was %s", i, issued, chosen)
+		}
+	}
+}
