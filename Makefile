@@ -4,7 +4,7 @@ BIN     ?= bin/renewer
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -s -w -X github.com/renewer/renewer/internal/cli.Version=$(VERSION)
 
-.PHONY: all build demo test check fuzz bench-idle clean
+.PHONY: all build demo test check fuzz bench-idle bench-ari clean
 
 all: build
 
@@ -34,6 +34,10 @@ fuzz:
 ## bench-idle: the idle daemon's RSS and CPU with 1,000 certificates over 60s (a benchmark, not a test)
 bench-idle:
 	bash bench/idle-daemon.sh 1000 60
+
+## bench-ari: renewal-information checks of 1,000 certificates against a local Pebble (a benchmark)
+bench-ari:
+	$(GO) run ./bench/ari -n 1000
 
 clean:
 	rm -rf bin .demo

@@ -107,7 +107,7 @@ func New(o Options, solver *HTTPSolver) (*Client, error) {
 			Proxy:               http.ProxyFromEnvironment,
 			TLSClientConfig:     &tls.Config{RootCAs: pool},
 			TLSHandshakeTimeout: 15 * time.Second,
-			MaxIdleConnsPerHost: 8,
+			MaxIdleConnsPerHost: 32, // above the ARI and obtain concurrency: no TLS handshake churn
 		},
 	}, nil
 }

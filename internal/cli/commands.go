@@ -110,6 +110,11 @@ type CertStatus struct {
 	Failures    int       `json:"failures"`
 	Applied     bool      `json:"applied"` // hooks succeeded for the live serial
 	Problem     string    `json:"problem,omitempty"`
+	// The CA's renewal window (ARI) for the live certificate, when known.
+	ARIWindowStart time.Time `json:"ari_window_start,omitzero"`
+	ARIWindowEnd   time.Time `json:"ari_window_end,omitzero"`
+	ARIChosen      time.Time `json:"ari_chosen,omitzero"`
+	ARIExplanation string    `json:"ari_explanation,omitempty"`
 }
 
 // StatusReport is the whole of `status --json`.
@@ -133,6 +138,9 @@ func statusOf(in agent.Inspection, now time.Time) CertStatus {
 	}
 	if in.Problem != nil {
 		cs.Problem = in.Problem.Error()
+	}
+	if w := in.ARI; w != nil {
+		cs.ARIWindowStart, cs.ARIWindowEnd, cs.ARIChosen, cs.ARIExplanation = w.Start, w.End, w.Chosen, w.Explanation
 	}
 	// A failing certificate or a pending deploy needs attention even when not due.
 	if cs.Health == plan.OK.String() && (in.State.Failures > 0 || (in.Facts != nil && !cs.Applied && len(in.Cert.Hooks) > 0)) {
@@ -221,6 +229,15 @@ func cmdPlan(_ context.Context, e *env, g *globals, args []string) int {
 			verdict = "DUE NOW"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, verdict, d.Reason, "renewal at "+when(d.At, now))
+		if w := in.ARI; w != nil {
+			fmt.Fprintf(tw, "\t\tCA window (ARI)\t%s .. %s, moment chosen %s\n",
+				w.Start.UTC().Format("2006-01-02 15:04"), w.End.UTC().Format("2006-01-02 15:04 MST"), w.Chosen.UTC().Format("2006-01-02 15:04:05 MST"))
+			if w.Explanation != "" {
+				fmt.Fprintf(tw, "\t\texplanation\t%s\n", w.Explanation)
+			}
+		} else if c.ARI && in.State.ARI != nil && in.State.ARI.Error != "" {
+			fmt.Fprintf(tw, "\t\tCA window (ARI)\tunavailable: %s\n", oneLine(in.State.ARI.Error))
+		}
 	}
 	tw.Flush()
 	return ExitOK
