@@ -4,7 +4,7 @@ BIN     ?= bin/renewer
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -s -w -X github.com/renewer/renewer/internal/cli.Version=$(VERSION)
 
-.PHONY: all build demo test check fuzz bench-idle bench-ari clean
+.PHONY: all build demo test check fuzz soak bench-idle bench-ari clean
 
 all: build
 
@@ -30,6 +30,10 @@ FUZZTIME ?= 15s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/certinfo
+
+## soak: the long reliability runs (200 crash kills); prints the figures
+soak:
+	RENEWER_CRASH_KILLS=200 $(GO) test -count=1 -timeout 60m -run 'TestCrashSafety' -v ./cmd/renewer 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|kills|seed'
 
 ## bench-idle: the idle daemon's RSS and CPU with 1,000 certificates over 60s (a benchmark, not a test)
 bench-idle:
