@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/renewer/renewer/internal/config"
@@ -55,6 +56,8 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	stop := make(chan struct{})
+	var grace atomic.Int64 // the running config's shutdown_grace; a reload replaces cfg
+	grace.Store(int64(cfg.Daemon.ShutdownGrace))
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -62,9 +65,10 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 			return
 		}
 		close(stop)
-		log.Info("stopping: no new work; waiting for work under way", "grace", cfg.Daemon.ShutdownGrace)
+		g := time.Duration(grace.Load())
+		log.Info("stopping: no new work; waiting for work under way", "grace", g)
 		o.Notify("STOPPING=1")
-		t := time.NewTimer(cfg.Daemon.ShutdownGrace)
+		t := time.NewTimer(g)
 		defer t.Stop()
 		select {
 		case <-t.C:
@@ -99,6 +103,7 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 			}
 			a.Close()
 			a, cfg = na, next
+			grace.Store(int64(cfg.Daemon.ShutdownGrace))
 			log.Info("config reloaded", "config", cfg.File, "certificates", len(cfg.Certificates))
 			o.Notify("READY=1")
 		case <-timer.C:

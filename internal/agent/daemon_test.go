@@ -38,6 +38,7 @@ func (l *syncLog) String() string {
 
 // With 30-second certificates the daemon renews each one when half its
 // lifetime is left, without --force, and the wake-ups follow the schedule.
+// ARI is off here: this is the lifetime rule (TestDaemonARIShortLived has ARI).
 func TestDaemonRenewsOnSchedule(t *testing.T) {
 	t.Parallel()
 	ca := testca.StartT(t, testca.Options{Validity: 30 * time.Second})
@@ -47,6 +48,7 @@ daemon {
   check  = "@every 1h"
 }
 certificate "short" {
+  ari     = false
   domains = ["short.example.test"]
   challenge "http" { listen = "127.0.0.1:%d" }
 }`, ca.HTTPPort))

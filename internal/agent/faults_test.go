@@ -1,0 +1,160 @@
+package agent
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/renewer/renewer/internal/config"
+	"github.com/renewer/renewer/internal/schedule"
+	"github.com/renewer/renewer/internal/testca"
+)
+
+// faultRate is the share of ACME requests that get a fault; `make soak`
+// raises the run's length with RENEWER_FAULT_CERTS.
+func faultCerts(t *testing.T) int {
+	if s := os.Getenv("RENEWER_FAULT_CERTS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("RENEWER_FAULT_CERTS=%q", s)
+		}
+		return n
+	}
+	return 5
+}
+
+// TestCAFaults runs the daemon's schedule on a fake clock against a Pebble
+// that rejects half its nonces, behind a proxy that answers 15% of requests
+// with 500, 503, 429 (Retry-After), a reset connection or a slow answer; then
+// takes the CA down for six (fake) hours while the certificates are due, then
+// brings it back. Every certificate is obtained, the requests while the CA is
+// down are bounded by the backoff schedule, and the live files never change
+// during failures.
+func TestCAFaults(t *testing.T) {
+	t.Parallel()
+	ca := testca.StartT(t, testca.Options{Env: []string{"PEBBLE_WFE_NONCEREJECT=50"}})
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	proxy, err := testca.StartFaultProxy(ca, 0.15, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	n := faultCerts(t)
+	var certs strings.Builder
+	for i := range n {
+		fmt.Fprintf(&certs, "certificate \"c%d\" {\n  domains = [\"c%d.faults.example.test\"]\n  challenge \"http\" { listen = \"127.0.0.1:%d\" }\n}\n", i, i, ca.HTTPPort)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "renewer.hcl")
+	src := fmt.Sprintf("storage { path = \"state\" }\nacme {\n  directory = %q\n  ca_bundle = %q\n  accept_terms = true\n}\ndaemon { jitter = \"0s\" }\n%s",
+		proxy.Directory, ca.CABundle, certs.String())
+	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	a, err := New(cfg, Options{Log: quietLog(t), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	rnd := rand.New(rand.NewPCG(seed, 2))
+
+	// daemon runs the daemon's loop on the fake clock until until, or until
+	// done() holds; it returns the passes and the attempts made.
+	daemon := func(until time.Time, done func() bool) (passes, attempts, obtained int) {
+		for now.Before(until) && !done() {
+			res := pass(t, a, PassOptions{})
+			passes++
+			for _, r := range res {
+				switch r.Action {
+				case Obtained, Renewed:
+					attempts++
+					obtained++
+				case Failed:
+					attempts++
+				}
+			}
+			now = schedule.Next(now, a.Wakes(), cfg.Daemon.Schedule, 0, rnd).At.Add(time.Millisecond)
+		}
+		return
+	}
+	allLive := func(serials map[string]string) func() bool {
+		return func() bool {
+			for i := range n {
+				name := "c" + strconv.Itoa(i)
+				f, err := a.liveFacts(name)
+				if err != nil || f.Serial == serials[name] {
+					return false
+				}
+			}
+			return true
+		}
+	}
+
+	// 1. Faults and bad nonces: everything is obtained in the end.
+	passes, attempts, obtained := daemon(now.Add(24*time.Hour), allLive(nil))
+	if !allLive(nil)() {
+		t.Fatalf("not every certificate was obtained within a day of faults (%d passes, %d requests, faults %v)", passes, proxy.Requests(), proxy.Faults())
+	}
+	t.Logf("faults: %d certificates obtained in %d attempts over %d passes; %d requests, faults injected %v",
+		obtained, attempts, passes, proxy.Requests(), proxy.Faults())
+
+	// 2. Due, and the CA is down for six hours: the backoff bounds the
+	// requests, and the live files do not change.
+	first := map[string]string{}
+	var before []byte
+	for i := range n {
+		name := "c" + strconv.Itoa(i)
+		f, _ := a.liveFacts(name)
+		first[name] = f.Serial
+		v, _ := a.Store().Live(name)
+		before = append(before, snapshot(t, v.Cert, v.Key, v.Chain)...)
+	}
+	now = now.Add(70 * 24 * time.Hour) // inside the renewal window
+	proxy.SetDown(true)
+	reqs := proxy.Requests()
+	passes, attempts, _ = daemon(now.Add(6*time.Hour), func() bool { return false })
+	down := proxy.Requests() - reqs
+	var after []byte
+	for i := range n {
+		v, _ := a.Store().Live("c" + strconv.Itoa(i))
+		after = append(after, snapshot(t, v.Cert, v.Key, v.Chain)...)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("live files changed while the CA was down")
+	}
+	// Backoff from 1m doubling: 1+2+4+…+256 minutes passes six hours after
+	// 9 attempts; ARI is re-asked at most hourly. Allow some slack.
+	if perCert := float64(attempts) / float64(n); perCert > 11 {
+		t.Errorf("%.1f attempts per certificate in six hours of outage: the backoff does not hold", perCert)
+	}
+	if down > int64(n*(11+7)) {
+		t.Errorf("%d requests in six hours of outage for %d certificates: a request storm", down, n)
+	}
+	t.Logf("outage: %d attempts (%.1f per certificate) and %d requests in 6 hours over %d passes; live files untouched",
+		attempts, float64(attempts)/float64(n), down, passes)
+
+	// 3. The CA is back (with its faults): every certificate is renewed.
+	proxy.SetDown(false)
+	passes, attempts, obtained = daemon(now.Add(24*time.Hour), allLive(first))
+	if !allLive(first)() {
+		t.Fatalf("not every certificate was renewed within a day of the CA's return (%d passes)", passes)
+	}
+	t.Logf("recovery: %d renewed in %d attempts over %d passes", obtained, attempts, passes)
+}
+
+func quietLog(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
