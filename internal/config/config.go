@@ -177,7 +177,10 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 		hcl.BlockHeaderSchema{Type: "storage"},
 		hcl.BlockHeaderSchema{Type: "acme"},
 		hcl.BlockHeaderSchema{Type: "defaults"},
-		hcl.BlockHeaderSchema{Type: "certificate", LabelNames: []string{"name"}})
+		hcl.BlockHeaderSchema{Type: "certificate", LabelNames: []string{"name"}},
+		hcl.BlockHeaderSchema{Type: "metrics"},
+		hcl.BlockHeaderSchema{Type: "watch", LabelNames: []string{"name"}},
+		hcl.BlockHeaderSchema{Type: "notify", LabelNames: []string{"name"}})
 	blocks := top.Blocks.ByType()
 
 	if b := d.single(blocks["storage"]); b != nil {
@@ -203,7 +206,7 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 
 	keyType, renewBefore := KeyTypes[0], RenewBefore{}
 	if b := d.single(blocks["defaults"]); b != nil {
-		c := d.content(b.Body, []string{"key_type", "renew_before"})
+		c := d.content(b.Body, []string{"key_type", "renew_before", "warn_before"})
 		keyType = d.keyType(c.Attributes["key_type"], keyType)
 		renewBefore = d.renewBefore(c.Attributes["renew_before"], renewBefore)
 	}
@@ -223,6 +226,7 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 		}
 		cfg.Certificates = append(cfg.Certificates, d.certificate(b, keyType, renewBefore))
 	}
+	d.observe(cfg, blocks) // observe.go
 	return cfg
 }
 
@@ -316,7 +320,7 @@ func (d *decoder) renewBefore(a *hcl.Attribute, def RenewBefore) RenewBefore {
 }
 
 func (d *decoder) certificate(b *hcl.Block, keyType string, renewBefore RenewBefore) Certificate {
-	c := d.content(b.Body, []string{"domains", "key_type", "renew_before"},
+	c := d.content(b.Body, []string{"domains", "key_type", "renew_before", "warn_before"},
 		hcl.BlockHeaderSchema{Type: "challenge", LabelNames: []string{"type"}},
 		hcl.BlockHeaderSchema{Type: "install"},
 		hcl.BlockHeaderSchema{Type: "hook", LabelNames: []string{"name"}})

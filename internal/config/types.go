@@ -22,6 +22,9 @@ type Config struct {
 	Storage      Storage
 	ACME         ACME
 	Certificates []Certificate // in file order, names unique
+	Metrics      *Metrics      // nil: no metrics endpoint (observe.go)
+	Watches      []Watch       // in file order, names unique
+	Notifiers    []Notify      // in file order, names unique
 }
 
 // Storage says where renewer keeps accounts, certificates and state.
@@ -45,6 +48,7 @@ type Certificate struct {
 	Domains     []string // lower-cased, in config order, no duplicates
 	KeyType     string   // one of KeyTypes
 	RenewBefore RenewBefore
+	WarnBefore  RenewBefore // expiring (notify) this long before expiry; default: see WarnAt
 	Challenge   Challenge
 	Install     *Install // nil when there is no install block
 	Hooks       []Hook   // in file order
