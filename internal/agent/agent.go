@@ -34,6 +34,7 @@ type Agent struct {
 	solver      *acme.HTTPSolver
 	concurrency int
 	version     string
+	obs         Observer
 
 	mu      sync.Mutex
 	clients map[string]*acme.Client // by directory URL
@@ -45,6 +46,32 @@ type Options struct {
 	Now         func() time.Time
 	Concurrency int
 	Version     string // for the ACME User-Agent
+
+	// Observer is told of results and hook runs (metrics, notifications); nil: nobody.
+	Observer Observer
+}
+
+// Observer is told what a pass does: each hook run as it ends, and each
+// certificate's result once the pass is over (dry runs excepted). Package
+// report implements it for metrics and notifications. Calls come from the
+// pass's goroutines: implementations must be safe for concurrent use and
+// return quickly.
+type Observer interface {
+	HookRan(cert, hook string, err error)
+	Finished(r Result)
+}
+
+type noObserver struct{}
+
+func (noObserver) HookRan(string, string, error) {}
+func (noObserver) Finished(Result)               {}
+
+// SetObserver replaces the observer (nil: nobody); call it before RunOnce.
+func (a *Agent) SetObserver(o Observer) {
+	if o == nil {
+		o = noObserver{}
+	}
+	a.obs = o
 }
 
 // New opens the configured storage. It contacts no CA.
@@ -62,11 +89,13 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
-	return &Agent{
+	a := &Agent{
 		cfg: cfg, store: st, log: o.Log, now: o.Now, concurrency: o.Concurrency, version: o.Version,
 		solver:  acme.NewHTTPSolver(o.Log),
 		clients: map[string]*acme.Client{},
-	}, nil
+	}
+	a.SetObserver(o.Observer)
+	return a, nil
 }
 
 // Close releases listeners still open.
@@ -189,6 +218,11 @@ func (a *Agent) RunOnce(ctx context.Context, o PassOptions) ([]Result, error) {
 		})
 	}
 	wg.Wait()
+	if !o.DryRun {
+		for _, r := range results {
+			a.obs.Finished(r)
+		}
+	}
 	return results, nil
 }
 
@@ -310,7 +344,9 @@ func (a *Agent) deploy(ctx context.Context, log *slog.Logger, c config.Certifica
 	}
 	env := HookEnv(c, v, f)
 	for _, h := range c.Hooks {
-		if err := hook.Run(ctx, log, h, env); err != nil {
+		err := hook.Run(ctx, log, h, env)
+		a.obs.HookRan(c.Name, h.Name, err)
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
