@@ -41,7 +41,11 @@ func Check(ctx context.Context, endpoint, serverName string) (*certinfo.Facts, e
 	}
 	conn, err := d.DialContext(ctx, "tcp", endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", endpoint, err)
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, err // "dial tcp host:port: connect: connection refused"
+		}
+		return nil, fmt.Errorf("TLS handshake with %s: %w", endpoint, err)
 	}
 	defer conn.Close()
 	peers := conn.(*tls.Conn).ConnectionState().PeerCertificates

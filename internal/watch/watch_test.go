@@ -106,7 +106,7 @@ func TestCheckAllUnreachable(t *testing.T) {
 	if len(rs) != 2 || rs[0].Watch.Name != "down" || rs[1].Watch.Endpoint != srv.Endpoint {
 		t.Fatalf("results out of order: %+v", rs)
 	}
-	if rs[0].Err == nil || rs[0].Health != plan.Warning || !strings.Contains(rs[0].Problem, "cannot check: connect to "+closed) {
+	if rs[0].Err == nil || rs[0].Health != plan.Warning || !strings.Contains(rs[0].Problem, "cannot check: dial tcp "+closed) {
 		t.Errorf("down: %s %q (%v)", rs[0].Health, rs[0].Problem, rs[0].Err)
 	}
 	if rs[1].Health != plan.OK || rs[1].Err != nil || rs[1].Checked.IsZero() {
