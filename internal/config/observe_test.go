@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +125,55 @@ func TestSecretsNeverPrint(t *testing.T) {
 	}
 	if string(cfg.Notifiers[0].Webhook) != "https://hooks.example.com/T0K3N" {
 		t.Error("the value itself is lost")
+	}
+}
+
+// checkObserveInvariants is what metrics, watch and notify may rely on in a
+// valid Config (FuzzParse checks it).
+func checkObserveInvariants(t *testing.T, cfg *Config) {
+	t.Helper()
+	if m := cfg.Metrics; m != nil && !validHostPort(m.Listen) {
+		t.Fatalf("metrics listen %q", m.Listen)
+	}
+	names := map[string]bool{}
+	for _, w := range cfg.Watches {
+		if !certNameRE.MatchString(w.Name) || names[w.Name] {
+			t.Fatalf("bad or duplicate watch name %q", w.Name)
+		}
+		names[w.Name] = true
+		if !validHostPort(w.Endpoint) || w.CriticalBefore <= 0 || w.WarnBefore < w.CriticalBefore {
+			t.Fatalf("watch %+v", w)
+		}
+	}
+	clear(names)
+	for _, n := range cfg.Notifiers {
+		if !certNameRE.MatchString(n.Name) || names[n.Name] {
+			t.Fatalf("bad or duplicate notify name %q", n.Name)
+		}
+		names[n.Name] = true
+		targets := 0
+		for _, set := range []bool{n.Webhook != "", n.Slack != "", n.Email != nil} {
+			if set {
+				targets++
+			}
+		}
+		if targets != 1 || len(n.On) == 0 || n.Repeat <= 0 {
+			t.Fatalf("notify %+v", n)
+		}
+		for _, k := range n.On {
+			if !slices.Contains(NotifyKinds, k) {
+				t.Fatalf("notify %q: on %q", n.Name, k)
+			}
+		}
+		if e := n.Email; e != nil && (!validHostPort(e.SMTP) || e.From == "" || len(e.To) == 0 || !slices.Contains(EmailTLSModes, e.TLS) ||
+			(e.Username == "") != (e.Password == "") && e.Username != "") {
+			t.Fatalf("notify %q: email %+v", n.Name, *e)
+		}
+	}
+	for _, c := range cfg.Certificates {
+		wb := c.WarnBefore
+		if wb.Duration < 0 || wb.Fraction < 0 || wb.Fraction >= 1 {
+			t.Fatalf("certificate %q: warn_before %+v", c.Name, wb)
+		}
 	}
 }
