@@ -51,29 +51,6 @@ type Options struct {
 	Observer Observer
 }
 
-// Observer is told what a pass does: each hook run as it ends, and each
-// certificate's result once the pass is over (dry runs excepted). Package
-// report implements it for metrics and notifications. Calls come from the
-// pass's goroutines: implementations must be safe for concurrent use and
-// return quickly.
-type Observer interface {
-	HookRan(cert, hook string, err error)
-	Finished(r Result)
-}
-
-type noObserver struct{}
-
-func (noObserver) HookRan(string, string, error) {}
-func (noObserver) Finished(Result)               {}
-
-// SetObserver replaces the observer (nil: nobody); call it before RunOnce.
-func (a *Agent) SetObserver(o Observer) {
-	if o == nil {
-		o = noObserver{}
-	}
-	a.obs = o
-}
-
 // New opens the configured storage. It contacts no CA.
 func New(cfg *config.Config, o Options) (*Agent, error) {
 	if o.Log == nil {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/renewer/renewer/internal/agent"
@@ -31,7 +32,15 @@ type Options struct {
 	// Notify tunes the dispatcher (retries, HTTP client); its Log, Now and
 	// Version default to the ones above.
 	Notify notify.Options
+	// WatchEvery is how often Check connects to the watched endpoints; in
+	// between it reuses the last results (judged again at the current
+	// time). Zero: at every Check. The daemon, which may pass every minute
+	// while a renewal backs off, sets it (see DefaultWatchEvery).
+	WatchEvery time.Duration
 }
+
+// DefaultWatchEvery is the daemon's WatchEvery.
+const DefaultWatchEvery = 15 * time.Minute
 
 // Reporter reports for one configuration. It implements agent.Observer.
 type Reporter struct {
@@ -41,9 +50,14 @@ type Reporter struct {
 	metrics *metrics.Metrics   // nil: no metrics
 	notify  *notify.Dispatcher // nil: no notify blocks
 	checker *watch.Checker
+
+	watchEvery  time.Duration
+	mu          sync.Mutex
+	lastWatches []watch.Result // of the last connection to the watches
+	watchedAt   time.Time
 }
 
-var _ agent.Observer = (*Reporter)(nil)
+var _ agent.PassReporter = (*Reporter)(nil)
 
 // NotifyDir is where notification deduplication state is kept.
 func NotifyDir(cfg *config.Config) string { return filepath.Join(cfg.Storage.Path, "notify") }
@@ -56,7 +70,7 @@ func New(cfg *config.Config, o Options) (*Reporter, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	r := &Reporter{cfg: cfg, log: o.Log, now: o.Now, metrics: o.Metrics, checker: &watch.Checker{Now: o.Now}}
+	r := &Reporter{cfg: cfg, log: o.Log, now: o.Now, metrics: o.Metrics, checker: &watch.Checker{Now: o.Now}, watchEvery: o.WatchEvery}
 	if len(cfg.Notifiers) > 0 {
 		no := o.Notify
 		if no.Log == nil {
@@ -142,11 +156,40 @@ func (r *Reporter) Check(ctx context.Context, a *agent.Agent, names []string) (S
 		s.Certificates = append(s.Certificates, a.Inspect(c))
 	}
 	if len(names) == 0 {
-		s.Watches = r.checker.CheckAll(ctx, r.cfg.Watches)
+		s.Watches = r.watches(ctx)
 	}
 	s.Checked = r.now()
 	r.Observe(s)
 	return s, nil
+}
+
+// watches connects to every watch, or reuses the last results when they are
+// younger than WatchEvery, judged again at the current time.
+func (r *Reporter) watches(ctx context.Context) []watch.Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	if r.lastWatches == nil || r.watchEvery <= 0 || now.Sub(r.watchedAt) >= r.watchEvery {
+		r.lastWatches, r.watchedAt = r.checker.CheckAll(ctx, r.cfg.Watches), now
+		if r.lastWatches == nil {
+			r.lastWatches = []watch.Result{}
+		}
+		return r.lastWatches
+	}
+	out := make([]watch.Result, len(r.lastWatches))
+	for i, w := range r.lastWatches {
+		watch.Assess(&w, now)
+		out[i] = w
+	}
+	return out
+}
+
+// AfterPass is the daemon's call after each pass (agent.PassReporter):
+// Check on every certificate and watch.
+func (r *Reporter) AfterPass(ctx context.Context, a *agent.Agent) {
+	if _, err := r.Check(ctx, a, nil); err != nil {
+		r.log.Error("report", "err", err)
+	}
 }
 
 // Observe reports a snapshot: it sets the metrics gauges, logs each problem

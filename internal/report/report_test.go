@@ -357,3 +357,53 @@ func mustFacts(t *testing.T, full, key []byte) *certinfo.Facts {
 	}
 	return f
 }
+
+// With WatchEvery the daemon connects to watched endpoints at most that
+// often; in between the last result is judged again at the current time.
+func TestWatchEvery(t *testing.T) {
+	start := time.Now()
+	var mu sync.Mutex
+	now := start
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	at := func(d time.Duration) { mu.Lock(); now = start.Add(d); mu.Unlock() }
+	srv := watchtest.Serve(t, certtest.Options{Names: []string{"cdn.example.net"},
+		NotBefore: start.Add(-300 * day), NotAfter: start.Add(7*day + 10*time.Minute)})
+	dir := t.TempDir()
+	src := fmt.Sprintf("storage { path = \"state\" }\nacme {}\nwatch \"w\" {\n  endpoint = %q\n  server_name = \"cdn.example.net\"\n  ca_bundle = %q\n}\n",
+		srv.Endpoint, srv.CAFile)
+	file := filepath.Join(dir, "renewer.hcl")
+	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := report.New(cfg, report.Options{Now: clock, WatchEvery: report.DefaultWatchEvery})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(cfg, agent.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	check := func(step string, health plan.Health, reachable bool) {
+		t.Helper()
+		s, err := rep.Check(context.Background(), a, nil)
+		if err != nil || len(s.Watches) != 1 {
+			t.Fatalf("%s: %v %+v", step, err, s)
+		}
+		if w := s.Watches[0]; w.Health != health || (w.Err == nil) != reachable {
+			t.Errorf("%s: %s %q (err %v), want %s, reachable %v", step, w.Health, w.Problem, w.Err, health, reachable)
+		}
+	}
+	check("first check: 7d10m left", plan.Warning, true)
+	srv.Close()
+	at(5 * time.Minute)
+	check("5 minutes later: the last result", plan.Warning, true)
+	at(14 * time.Minute)
+	check("14 minutes later: under 7 days now, judged again", plan.Critical, true)
+	at(16 * time.Minute)
+	check("16 minutes later: connects again, and fails", plan.Warning, false)
+}

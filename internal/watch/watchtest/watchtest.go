@@ -21,6 +21,7 @@ type Server struct {
 	Endpoint string       // 127.0.0.1:port
 	CA       *certtest.CA // the issuer of the certificate served
 	CAFile   string       // CA's certificate as a PEM file, for ca_bundle
+	Close    func()       // stops it before the test ends
 }
 
 // Serve starts a TLS server presenting certificates issued with opts, all
@@ -53,5 +54,5 @@ func Serve(t testing.TB, opts ...certtest.Options) *Server {
 	if err := os.WriteFile(caFile, ca.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &Server{Endpoint: strings.TrimPrefix(srv.URL, "https://"), CA: ca, CAFile: caFile}
+	return &Server{Endpoint: strings.TrimPrefix(srv.URL, "https://"), CA: ca, CAFile: caFile, Close: srv.Close}
 }
