@@ -35,6 +35,7 @@ type Agent struct {
 	version     string
 	backoff     schedule.Backoff
 	rnd         func() float64
+	obs         Observer
 
 	mu      sync.Mutex
 	clients map[string]*acme.Client // by directory URL
@@ -47,6 +48,9 @@ type Options struct {
 	Concurrency int            // 0 means the config's daemon.concurrency
 	Version     string         // for the ACME User-Agent
 	Rand        func() float64 // in [0,1), for backoff jitter; nil means math/rand/v2
+
+	// Observer is told of results and hook runs (metrics, notifications); nil: nobody.
+	Observer Observer
 }
 
 // New opens the configured storage. It contacts no CA.
@@ -67,12 +71,14 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
-	return &Agent{
+	a := &Agent{
 		cfg: cfg, store: st, log: o.Log, now: o.Now, concurrency: o.Concurrency, version: o.Version, rnd: o.Rand,
 		backoff: schedule.Backoff{Min: cfg.Daemon.RetryMin, Max: cfg.Daemon.RetryMax},
 		solver:  acme.NewHTTPSolver(o.Log),
 		clients: map[string]*acme.Client{},
-	}, nil
+	}
+	a.SetObserver(o.Observer)
+	return a, nil
 }
 
 // Close releases listeners still open.
@@ -224,6 +230,11 @@ func (a *Agent) RunOnce(ctx context.Context, o PassOptions) ([]Result, error) {
 		})
 	}
 	wg.Wait()
+	if !o.DryRun {
+		for _, r := range results {
+			a.obs.Finished(r)
+		}
+	}
 	return results, nil
 }
 
@@ -359,7 +370,9 @@ func (a *Agent) deploy(ctx context.Context, log *slog.Logger, c config.Certifica
 	}
 	env := HookEnv(c, v, f)
 	for _, h := range c.Hooks {
-		if err := hook.Run(ctx, log, h, env); err != nil {
+		err := hook.Run(ctx, log, h, env)
+		a.obs.HookRan(c.Name, h.Name, err)
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}

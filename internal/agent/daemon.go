@@ -24,6 +24,24 @@ type DaemonOptions struct {
 	Reload  <-chan struct{}                // a receive means "reload the config" (SIGHUP)
 	Notify  func(state string)             // service-manager notifications (sd_notify); may be nil
 	Rand    *rand.Rand                     // for wake-up jitter; nil means a random seed
+	// NewReporter makes the reporter (metrics, watches, notifications) of a
+	// config, at start and on each reload; nil means none.
+	NewReporter NewReporter
+}
+
+// reporterCloseTimeout bounds the wait for notifications under way when a
+// reporter is replaced (reload) or the daemon stops.
+const reporterCloseTimeout = 30 * time.Second
+
+func closeReporter(log *slog.Logger, rep PassReporter) {
+	if rep == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), reporterCloseTimeout)
+	defer cancel()
+	if err := rep.Close(ctx); err != nil {
+		log.Warn("notifications abandoned", "err", err)
+	}
 }
 
 // RunDaemon is `renewer run`: a pass at once, then one timer set to the
@@ -51,6 +69,14 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 		return err
 	}
 	defer func() { a.Close() }()
+	var rep PassReporter
+	if o.NewReporter != nil {
+		if rep, err = o.NewReporter(cfg); err != nil {
+			return err
+		}
+		a.SetObserver(rep)
+	}
+	defer func() { closeReporter(log, rep) }()
 
 	// work outlives ctx by the grace period, so installs under way finish.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -101,8 +127,19 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 				o.Notify("READY=1")
 				continue
 			}
+			var nrep PassReporter
+			if o.NewReporter != nil {
+				if nrep, err = o.NewReporter(next); err != nil {
+					na.Close()
+					log.Error("config reload failed; keeping the running config", "err", err)
+					o.Notify("READY=1")
+					continue
+				}
+				na.SetObserver(nrep)
+			}
 			a.Close()
-			a, cfg = na, next
+			closeReporter(log, rep)
+			a, cfg, rep = na, next, nrep
 			grace.Store(int64(cfg.Daemon.ShutdownGrace))
 			log.Info("config reloaded", "config", cfg.File, "certificates", len(cfg.Certificates))
 			o.Notify("READY=1")
@@ -114,6 +151,9 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 			log.Error("pass failed", "err", err)
 		}
 		logPass(log, results)
+		if rep != nil {
+			rep.AfterPass(work, a)
+		}
 		if ctx.Err() != nil {
 			log.Info("renewer daemon stopped")
 			return nil

@@ -11,7 +11,9 @@ import (
 
 	"github.com/renewer/renewer/internal/agent"
 	"github.com/renewer/renewer/internal/certinfo"
+	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/plan"
+	"github.com/renewer/renewer/internal/report"
 )
 
 func cmdRenew(ctx context.Context, e *env, g *globals, args []string) int {
@@ -21,16 +23,24 @@ func cmdRenew(ctx context.Context, e *env, g *globals, args []string) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	a, _, code := newAgent(e, g)
+	a, cfg, code := newAgent(e, g)
 	if a == nil {
 		return code
 	}
 	defer a.Close()
+	var rep *report.Reporter // metrics counters and notifications (observe.go)
+	log, _ := g.logger(e.stderr)
+	if !*dryRun {
+		if rep = newReporter(log, cfg); rep != nil {
+			a.SetObserver(rep)
+		}
+	}
 	results, err := a.RunOnce(ctx, agent.PassOptions{Force: *force, DryRun: *dryRun, Names: fs.Args()})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "renewer renew: %v\n", err)
 		return ExitUsage
 	}
+	finishReport(ctx, log, rep, a, fs.Args())
 	now := time.Now()
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	failed := 0
@@ -122,6 +132,9 @@ type StatusReport struct {
 	Health       string       `json:"health"`
 	Checked      time.Time    `json:"checked"`
 	Certificates []CertStatus `json:"certificates"`
+
+	// Watches are the watched endpoints (observe.go).
+	Watches []WatchStatus `json:"watches"`
 }
 
 func statusOf(in agent.Inspection, now time.Time) CertStatus {
@@ -149,24 +162,37 @@ func statusOf(in agent.Inspection, now time.Time) CertStatus {
 	return cs
 }
 
-func cmdStatus(_ context.Context, e *env, g *globals, args []string) int {
+func cmdStatus(ctx context.Context, e *env, g *globals, args []string) int {
 	fs := flags(e, g, "status", "[--json] [NAME...]")
 	asJSON := fs.Bool("json", false, "print JSON (a stable schema, see README)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	a, certs, code := openSelected(e, g, "status", fs.Args())
+	a, cfg, code := newAgent(e, g)
 	if a == nil {
 		return code
 	}
 	defer a.Close()
+	certNames, watches := splitNames(cfg, fs.Args())
+	var certs []config.Certificate
+	if len(fs.Args()) == 0 || len(certNames) > 0 {
+		var err error
+		if certs, err = a.Select(certNames); err != nil {
+			fmt.Fprintf(e.stderr, "renewer status: %v\n", err)
+			return ExitUsage
+		}
+	}
 	now := time.Now()
-	rep := StatusReport{Checked: now.UTC(), Certificates: []CertStatus{}}
+	rep := StatusReport{Checked: now.UTC(), Certificates: []CertStatus{}, Watches: []WatchStatus{}}
 	worst := plan.OK
 	for _, c := range certs {
 		cs := statusOf(a.Inspect(c), now)
 		rep.Certificates = append(rep.Certificates, cs)
 		worst = max(worst, healthOf(cs.Health))
+	}
+	for _, r := range checkWatches(ctx, watches) {
+		rep.Watches = append(rep.Watches, watchStatusOf(r))
+		worst = max(worst, r.Health)
 	}
 	rep.Health = worst.String()
 	if *asJSON {
@@ -174,7 +200,15 @@ func cmdStatus(_ context.Context, e *env, g *globals, args []string) int {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(rep)
 	} else {
-		printStatus(e.stdout, rep, now)
+		if len(rep.Certificates) > 0 || len(rep.Watches) == 0 {
+			printStatus(e.stdout, rep, now)
+		}
+		if len(rep.Watches) > 0 {
+			if len(rep.Certificates) > 0 {
+				fmt.Fprintln(e.stdout)
+			}
+			printWatches(e.stdout, rep.Watches)
+		}
 	}
 	return int(worst)
 }

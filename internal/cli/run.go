@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/renewer/renewer/internal/agent"
 	"github.com/renewer/renewer/internal/config"
+	"github.com/renewer/renewer/internal/metrics"
+	"github.com/renewer/renewer/internal/report"
 )
 
 // cmdRun is the daemon. SIGHUP reloads the config; SIGTERM and SIGINT (the
@@ -65,7 +68,24 @@ func cmdRun(ctx context.Context, e *env, g *globals, args []string) int {
 		go watchdog(ctx, interval/2, notify)
 	}
 
+	m := metrics.New(version()) // one per process: counters survive reloads
+	if cfg.Metrics != nil {
+		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "renewer run: metrics: %v\n", err)
+			return ExitFailure
+		}
+		go func() {
+			if err := m.Serve(ctx, ln, log); err != nil {
+				log.Error("metrics server stopped", "err", err)
+			}
+		}()
+	}
+
 	err = agent.RunDaemon(ctx, cfg, agent.DaemonOptions{
+		NewReporter: func(c *config.Config) (agent.PassReporter, error) {
+			return report.New(c, report.Options{Log: log, Version: version(), Metrics: m, WatchEvery: report.DefaultWatchEvery})
+		},
 		Options: agent.Options{Log: log, Version: version()},
 		Load: func() (*config.Config, error) {
 			c, err := config.Load(g.config)

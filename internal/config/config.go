@@ -179,7 +179,10 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 		hcl.BlockHeaderSchema{Type: "acme"},
 		hcl.BlockHeaderSchema{Type: "defaults"},
 		hcl.BlockHeaderSchema{Type: "daemon"},
-		hcl.BlockHeaderSchema{Type: "certificate", LabelNames: []string{"name"}})
+		hcl.BlockHeaderSchema{Type: "certificate", LabelNames: []string{"name"}},
+		hcl.BlockHeaderSchema{Type: "metrics"},
+		hcl.BlockHeaderSchema{Type: "watch", LabelNames: []string{"name"}},
+		hcl.BlockHeaderSchema{Type: "notify", LabelNames: []string{"name"}})
 	blocks := top.Blocks.ByType()
 
 	if b := d.single(blocks["storage"]); b != nil {
@@ -209,7 +212,7 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 
 	defs := Certificate{KeyType: KeyTypes[0], ARI: true}
 	if b := d.single(blocks["defaults"]); b != nil {
-		c := d.content(b.Body, []string{"key_type", "renew_before", "ari"})
+		c := d.content(b.Body, []string{"key_type", "renew_before", "ari", "warn_before"})
 		defs.KeyType = d.keyType(c.Attributes["key_type"], defs.KeyType)
 		defs.RenewBefore = d.renewBefore(c.Attributes["renew_before"], defs.RenewBefore)
 		d.eval(c.Attributes["ari"], &defs.ARI)
@@ -230,6 +233,7 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 		}
 		cfg.Certificates = append(cfg.Certificates, d.certificate(b, defs))
 	}
+	d.observe(cfg, blocks) // observe.go
 	return cfg
 }
 
@@ -325,7 +329,7 @@ func (d *decoder) renewBefore(a *hcl.Attribute, def RenewBefore) RenewBefore {
 // certificate decodes one certificate block; defs holds the defaults block's
 // settings.
 func (d *decoder) certificate(b *hcl.Block, defs Certificate) Certificate {
-	c := d.content(b.Body, []string{"domains", "key_type", "renew_before", "ari"},
+	c := d.content(b.Body, []string{"domains", "key_type", "renew_before", "ari", "warn_before"},
 		hcl.BlockHeaderSchema{Type: "challenge", LabelNames: []string{"type"}},
 		hcl.BlockHeaderSchema{Type: "install"},
 		hcl.BlockHeaderSchema{Type: "hook", LabelNames: []string{"name"}})

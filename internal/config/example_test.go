@@ -20,12 +20,20 @@ func TestReferenceExampleParses(t *testing.T) {
 	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	fakeEnv(t, map[string]string{ // the secrets it reads with env()
+		"RENEWER_WEBHOOK_URL": "https://hooks.example.com/x", "RENEWER_WEBHOOK_AUTH": "Bearer x",
+		"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/x", "SMTP_PASSWORD": "x",
+	})
 	cfg, err := Load(file)
 	if err != nil {
 		t.Fatalf("renewer.hcl.example: %v", err)
 	}
 	if len(cfg.Certificates) != 2 || cfg.ACME.Directory != LetsEncrypt || cfg.Certificates[0].Challenge.Webroot != webroot {
 		t.Errorf("unexpected decode: %+v", cfg)
+	}
+	if len(cfg.Watches) != 1 || len(cfg.Notifiers) != 3 || cfg.Metrics == nil || cfg.Notifiers[2].Email == nil ||
+		cfg.Certificates[0].WarnBefore != (RenewBefore{Fraction: 0.2}) {
+		t.Errorf("observability blocks: %+v", cfg)
 	}
 }
 

@@ -32,6 +32,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		checkInvariants(t, cfg)
+		checkObserveInvariants(t, cfg) // observe_test.go
 	})
 }
 

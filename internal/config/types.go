@@ -23,6 +23,9 @@ type Config struct {
 	ACME         ACME
 	Daemon       Daemon
 	Certificates []Certificate // in file order, names unique
+	Metrics      *Metrics      // nil: no metrics endpoint (observe.go)
+	Watches      []Watch       // in file order, names unique
+	Notifiers    []Notify      // in file order, names unique
 }
 
 // Storage says where renewer keeps accounts, certificates and state.
@@ -46,7 +49,8 @@ type Certificate struct {
 	Domains     []string // lower-cased, in config order, no duplicates
 	KeyType     string   // one of KeyTypes
 	RenewBefore RenewBefore
-	ARI         bool // follow the CA's ACME Renewal Information when it offers it (default true)
+	ARI         bool        // follow the CA's ACME Renewal Information when it offers it (default true)
+	WarnBefore  RenewBefore // expiring (notify) this long before expiry; default: see WarnAt
 	Challenge   Challenge
 	Install     *Install // nil when there is no install block
 	Hooks       []Hook   // in file order

@@ -18,13 +18,13 @@ import (
 type Fault int
 
 const (
-	FaultNone      Fault = iota
-	Fault500             // 500 Internal Server Error
-	Fault503             // 503 Service Unavailable with Retry-After
-	Fault429             // 429 rateLimited problem with Retry-After
-	FaultReset           // the connection is closed without an answer
-	FaultSlow            // the answer comes after Slow
-	FaultCount           // number of kinds; not a fault
+	FaultNone  Fault = iota
+	Fault500         // 500 Internal Server Error
+	Fault503         // 503 Service Unavailable with Retry-After
+	Fault429         // 429 rateLimited problem with Retry-After
+	FaultReset       // the connection is closed without an answer
+	FaultSlow        // the answer comes after Slow
+	FaultCount       // number of kinds; not a fault
 )
 
 func (f Fault) String() string {

@@ -4,7 +4,7 @@ acme {
   emial     = "ops@example.com"
 }
 
-metrics {
+telemetry {
   listen = "127.0.0.1:9469"
 }
 

@@ -1,0 +1,409 @@
+package report_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/renewer/renewer/internal/agent"
+	"github.com/renewer/renewer/internal/certinfo"
+	"github.com/renewer/renewer/internal/certinfo/certtest"
+	"github.com/renewer/renewer/internal/config"
+	"github.com/renewer/renewer/internal/metrics"
+	"github.com/renewer/renewer/internal/notify"
+	"github.com/renewer/renewer/internal/plan"
+	"github.com/renewer/renewer/internal/report"
+	"github.com/renewer/renewer/internal/store"
+	"github.com/renewer/renewer/internal/watch/watchtest"
+)
+
+const day = 24 * time.Hour
+
+type inbox struct {
+	mu     sync.Mutex
+	events []notify.Event
+}
+
+func (b *inbox) take() []notify.Event {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := b.events
+	b.events = nil
+	return out
+}
+
+func startInbox(t *testing.T) (*inbox, string) {
+	b := &inbox{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var e notify.Event
+		if err := json.Unmarshal(body, &e); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		b.mu.Lock()
+		b.events = append(b.events, e)
+		b.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	return b, srv.URL + "/hook"
+}
+
+func install(t *testing.T, st *store.Store, name string, notBefore, notAfter time.Time) string {
+	t.Helper()
+	full, key := certtest.Issue(t, certtest.Options{Names: []string{name + ".example.com"}, NotBefore: notBefore, NotAfter: notAfter})
+	end := bytes.Index(full, []byte("-----END CERTIFICATE-----\n")) + len("-----END CERTIFICATE-----\n")
+	v, err := st.Install(name, []string{name + ".example.com"}, store.Bundle{Cert: full[:end], Chain: full[end:], Key: key}, notBefore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.ID
+}
+
+func gauge(t *testing.T, m *metrics.Metrics, name string, labels map[string]string) (float64, bool) {
+	t.Helper()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, s := range f.Metric {
+			if len(s.Label) != len(labels) {
+				continue
+			}
+			for _, l := range s.Label {
+				if labels[l.GetName()] != l.GetValue() {
+					continue next
+				}
+			}
+			return value(s), true
+		}
+	}
+	return 0, false
+}
+
+func value(s *dto.Metric) float64 {
+	if s.Gauge != nil {
+		return s.Gauge.GetValue()
+	}
+	return s.Counter.GetValue()
+}
+
+// One daemon cycle's reporting, end to end: real certificates on disk, a
+// real TLS endpoint to watch, a real webhook; the metrics and notifications
+// say what is wrong, and "recovered" when it is fixed.
+func TestCheckReportsEverything(t *testing.T) {
+	now := time.Now()
+	hooks, url := startInbox(t)
+	srv := watchtest.Serve(t, certtest.Options{Names: []string{"cdn.example.net"}, NotBefore: now.Add(-360 * day), NotAfter: now.Add(5 * day)})
+	dir := t.TempDir()
+	src := fmt.Sprintf(`
+storage { path = "state" }
+acme { accept_terms = true }
+certificate "fresh" {
+  domains = ["fresh.example.com"]
+  challenge "http" {}
+}
+certificate "failing" {
+  domains = ["failing.example.com"]
+  challenge "http" {}
+}
+certificate "pending" {
+  domains = ["pending.example.com"]
+  challenge "http" {}
+  hook "reload" { command = ["false"] }
+}
+certificate "old" {
+  domains = ["old.example.com"]
+  challenge "http" {}
+}
+watch "megaphone" {
+  endpoint    = %q
+  server_name = "cdn.example.net"
+  ca_bundle   = %q
+}
+notify "ops" {
+  webhook = %q
+  on      = ["all"]
+}
+metrics {}
+`, srv.Endpoint, srv.CAFile, url)
+	file := filepath.Join(dir, "renewer.hcl")
+	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(cfg.Storage.Path, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	install(t, st, "fresh", now.Add(-day), now.Add(89*day))
+	install(t, st, "failing", now.Add(-70*day), now.Add(20*day)) // due, not yet expiring
+	st.SaveState("failing", store.State{LastResult: "failed", LastError: "acme: urn:ietf:params:acme:error:rateLimited", Failures: 3})
+	install(t, st, "pending", now.Add(-day), now.Add(89*day))
+	st.SaveState("pending", store.State{LastResult: "renewed", LastError: `hook "reload": exit status 1`})
+	install(t, st, "old", now.Add(-85*day), now.Add(5*day)) // 5 days left: expiring, critical
+
+	m := metrics.New("test")
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	rep, err := report.New(cfg, report.Options{Log: log, Metrics: m, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(cfg, agent.Options{Log: log, Observer: rep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx := context.Background()
+	snap, err := rep.Check(ctx, a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Certificates) != 4 || len(snap.Watches) != 1 || snap.Watches[0].Health != plan.Critical || !snap.Complete {
+		t.Fatalf("snapshot: %d certs, watches %+v", len(snap.Certificates), snap.Watches)
+	}
+	waitFlush(t, rep)
+
+	type kv struct{ name, kind, severity string }
+	var got []kv
+	for _, e := range hooks.take() {
+		got = append(got, kv{e.Name, string(e.Kind), e.Severity})
+	}
+	slices.SortFunc(got, func(a, b kv) int { return strings.Compare(a.name+a.kind, b.name+b.kind) })
+	want := []kv{
+		{"failing", "renewal_failed", "warning"},
+		{"megaphone", "expiring", "critical"},
+		{"old", "expiring", "critical"},
+		{"pending", "hook_failed", "warning"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("notifications %v, want %v", got, want)
+	}
+	for _, w := range []string{"Renewal of failing failed (3 attempts in a row)", "problem=expiring severity=critical",
+		"watch=megaphone endpoint=" + srv.Endpoint} {
+		if !strings.Contains(logs.String(), w) {
+			t.Errorf("logs lack %q:\n%s", w, logs.String())
+		}
+	}
+
+	for _, c := range []struct {
+		metric string
+		labels map[string]string
+		want   float64
+	}{
+		{"renewer_certificate_ready", map[string]string{"name": "fresh"}, 1},
+		{"renewer_certificate_ready", map[string]string{"name": "failing"}, 1}, // still valid and matching
+		{"renewer_certificate_ready", map[string]string{"name": "pending"}, 0}, // hooks not applied
+		{"renewer_certificate_consecutive_failures", map[string]string{"name": "failing"}, 3},
+		{"renewer_watch_ready", map[string]string{"name": "megaphone", "endpoint": srv.Endpoint}, 0},
+		{"renewer_watch_not_after_timestamp_seconds", map[string]string{"name": "megaphone", "endpoint": srv.Endpoint}, float64(now.Add(5 * day).Unix())},
+		{"renewer_renewals_total", map[string]string{"name": "old", "result": "success"}, 0},
+		{"renewer_hook_runs_total", map[string]string{"name": "pending", "hook": "reload", "result": "failure"}, 0},
+	} {
+		v, ok := gauge(t, m, c.metric, c.labels)
+		if !ok || v != c.want {
+			t.Errorf("%s%v = %v (present %v), want %v", c.metric, c.labels, v, ok, c.want)
+		}
+	}
+	if v, _ := gauge(t, m, "renewer_last_check_timestamp_seconds", map[string]string{}); v < float64(now.Unix()) {
+		t.Errorf("last check %v", v)
+	}
+
+	// A second check at once sends nothing new: deduplicated.
+	if _, err := rep.Check(ctx, a, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFlush(t, rep)
+	if got := hooks.take(); len(got) != 0 {
+		t.Errorf("repeated at once: %+v", got)
+	}
+
+	// The failing certificate renews: counted, "renewed" sent (on = all),
+	// and its failure is over ("recovered").
+	rep.Finished(agent.Result{Name: "failing", Action: agent.Renewed, Serial: "beef", NotAfter: now.Add(90 * day), Decision: plan.Decision{Reason: plan.InWindow}})
+	rep.Finished(agent.Result{Name: "old", Action: agent.Failed, Err: fmt.Errorf("boom")})
+	rep.Finished(agent.Result{Name: "fresh", Action: agent.Failed, Err: context.Canceled}) // shutdown: not a failure
+	install(t, st, "failing", now.Add(-time.Minute), now.Add(90*day))
+	st.SaveState("failing", store.State{LastResult: "renewed"})
+	rep.HookRan("pending", "reload", nil)
+	if _, err := rep.Check(ctx, a, []string{"failing"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFlush(t, rep)
+	got = nil
+	for _, e := range hooks.take() {
+		got = append(got, kv{e.Name, string(e.Kind) + "/" + string(e.Problem), e.Severity})
+	}
+	slices.SortFunc(got, func(a, b kv) int { return strings.Compare(a.kind, b.kind) })
+	if want := []kv{{"failing", "recovered/renewal_failed", "info"}, {"failing", "renewed/", "info"}}; !slices.Equal(got, want) {
+		t.Errorf("after renewal: %v, want %v", got, want)
+	}
+	for _, c := range []struct {
+		labels map[string]string
+		want   float64
+	}{
+		{map[string]string{"name": "failing", "result": "success"}, 1},
+		{map[string]string{"name": "old", "result": "failure"}, 1},
+		{map[string]string{"name": "fresh", "result": "failure"}, 0},
+	} {
+		if v, _ := gauge(t, m, "renewer_renewals_total", c.labels); v != c.want {
+			t.Errorf("renewals_total%v = %v, want %v", c.labels, v, c.want)
+		}
+	}
+	if v, _ := gauge(t, m, "renewer_hook_runs_total", map[string]string{"name": "pending", "hook": "reload", "result": "success"}); v != 1 {
+		t.Errorf("hook runs = %v", v)
+	}
+	// A partial check (renew NAME) keeps the other certificates' series and the watches'.
+	if _, ok := gauge(t, m, "renewer_certificate_ready", map[string]string{"name": "old"}); !ok {
+		t.Error("a partial check removed other certificates' series")
+	}
+	if _, ok := gauge(t, m, "renewer_watch_ready", map[string]string{"name": "megaphone", "endpoint": srv.Endpoint}); !ok {
+		t.Error("a partial check removed the watches' series")
+	}
+	if err := rep.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(report.NotifyDir(cfg), "state.json")); err != nil {
+		t.Errorf("dedup state not under the storage directory: %v", err)
+	}
+}
+
+func waitFlush(t *testing.T, rep *report.Reporter) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := rep.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Problems of a certificate, rule by rule.
+func TestCertificateProblems(t *testing.T) {
+	now := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	c := config.Certificate{Name: "www", Domains: []string{"www.example.com"}, Hooks: []config.Hook{{Name: "h"}}}
+	in := func(left time.Duration, st store.State) agent.Inspection {
+		full, key := certtest.Issue(t, certtest.Options{Names: c.Domains, NotBefore: now.Add(left - 90*day), NotAfter: now.Add(left)})
+		f := mustFacts(t, full, key)
+		st.AppliedSerial = f.Serial
+		return agent.Inspection{Cert: c, Facts: f, Decision: plan.Decide(now, c, f), Health: plan.Assess(now, c, f), State: st}
+	}
+	kinds := func(ob notify.Observation) (out []string) {
+		for _, p := range ob.Problems {
+			out = append(out, string(p.Kind)+":"+p.Severity)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		in   agent.Inspection
+		want []string
+	}{
+		{"fresh", in(80*day, store.State{}), nil},
+		{"due, not yet warn_before", in(25*day, store.State{}), nil},
+		{"within warn_before (a fifth: 18 days)", in(17*day, store.State{}), []string{"expiring:warning"}},
+		{"last tenth", in(8*day, store.State{}), []string{"expiring:critical"}},
+		{"expired", in(-day, store.State{}), []string{"expiring:critical"}},
+		{"failing, fresh", in(80*day, store.State{LastResult: "failed", Failures: 1, LastError: "x"}), []string{"renewal_failed:warning"}},
+		{"failing and expiring", in(5*day, store.State{LastResult: "failed", Failures: 4, LastError: "x"}), []string{"renewal_failed:critical", "expiring:critical"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := kinds(report.CertificateProblems(tc.in, now)); !slices.Equal(got, tc.want) {
+				t.Errorf("problems %v, want %v", got, tc.want)
+			}
+		})
+	}
+	// Hooks failed for the live serial.
+	i := in(80*day, store.State{LastResult: "renewed", LastError: "hook"})
+	i.State.AppliedSerial = "other"
+	if got := kinds(report.CertificateProblems(i, now)); !slices.Equal(got, []string{"hook_failed:warning"}) {
+		t.Errorf("hook failure: %v", got)
+	}
+	// Its own warn_before wins.
+	i = in(25*day, store.State{})
+	i.Cert.WarnBefore = config.RenewBefore{Duration: 30 * day}
+	if got := kinds(report.CertificateProblems(i, now)); !slices.Equal(got, []string{"expiring:warning"}) {
+		t.Errorf("warn_before 30d, 25 days left: %v", got)
+	}
+}
+
+func mustFacts(t *testing.T, full, key []byte) *certinfo.Facts {
+	t.Helper()
+	f, err := certinfo.Parse(full, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// With WatchEvery the daemon connects to watched endpoints at most that
+// often; in between the last result is judged again at the current time.
+func TestWatchEvery(t *testing.T) {
+	start := time.Now()
+	var mu sync.Mutex
+	now := start
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	at := func(d time.Duration) { mu.Lock(); now = start.Add(d); mu.Unlock() }
+	srv := watchtest.Serve(t, certtest.Options{Names: []string{"cdn.example.net"},
+		NotBefore: start.Add(-300 * day), NotAfter: start.Add(7*day + 10*time.Minute)})
+	dir := t.TempDir()
+	src := fmt.Sprintf("storage { path = \"state\" }\nacme {}\nwatch \"w\" {\n  endpoint = %q\n  server_name = \"cdn.example.net\"\n  ca_bundle = %q\n}\n",
+		srv.Endpoint, srv.CAFile)
+	file := filepath.Join(dir, "renewer.hcl")
+	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := report.New(cfg, report.Options{Now: clock, WatchEvery: report.DefaultWatchEvery})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(cfg, agent.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	check := func(step string, health plan.Health, reachable bool) {
+		t.Helper()
+		s, err := rep.Check(context.Background(), a, nil)
+		if err != nil || len(s.Watches) != 1 {
+			t.Fatalf("%s: %v %+v", step, err, s)
+		}
+		if w := s.Watches[0]; w.Health != health || (w.Err == nil) != reachable {
+			t.Errorf("%s: %s %q (err %v), want %s, reachable %v", step, w.Health, w.Problem, w.Err, health, reachable)
+		}
+	}
+	check("first check: 7d10m left", plan.Warning, true)
+	srv.Close()
+	at(5 * time.Minute)
+	check("5 minutes later: the last result", plan.Warning, true)
+	at(14 * time.Minute)
+	check("14 minutes later: under 7 days now, judged again", plan.Critical, true)
+	at(16 * time.Minute)
+	check("16 minutes later: connects again, and fails", plan.Warning, false)
+}
