@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ type Agent struct {
 	log         *slog.Logger
 	now         func() time.Time
 	solver      *acme.HTTPSolver
+	tlsSolver   *acme.TLSALPNSolver
 	concurrency int
 	version     string
 
@@ -64,13 +66,17 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 	}
 	return &Agent{
 		cfg: cfg, store: st, log: o.Log, now: o.Now, concurrency: o.Concurrency, version: o.Version,
-		solver:  acme.NewHTTPSolver(o.Log),
-		clients: map[string]*acme.Client{},
+		solver:    acme.NewHTTPSolver(o.Log),
+		tlsSolver: acme.NewTLSALPNSolver(o.Log),
+		clients:   map[string]*acme.Client{},
 	}, nil
 }
 
 // Close releases listeners still open.
-func (a *Agent) Close() { a.solver.Close() }
+func (a *Agent) Close() {
+	a.solver.Close()
+	a.tlsSolver.Close()
+}
 
 // Store is the storage the agent works on.
 func (a *Agent) Store() *store.Store { return a.store }
@@ -108,6 +114,7 @@ type Inspection struct {
 	Decision plan.Decision
 	Health   plan.Health
 	State    store.State
+	CA       string // ACME directory that issued the live certificate, when recorded
 }
 
 // Inspect reads the live certificate and state of c and plans it.
@@ -119,6 +126,9 @@ func (a *Agent) Inspect(c config.Certificate) Inspection {
 	case err == nil:
 		in.Live = v
 		in.Facts, in.Problem = certinfo.Load(v.Fullchain, v.Key)
+		if m, err := store.ReadMeta(v); err == nil {
+			in.CA = m.CA
+		}
 	case !errors.Is(err, store.ErrNotFound):
 		in.Problem = err
 	}
@@ -163,6 +173,7 @@ type PassOptions struct {
 	Force  bool     // renew even when not due
 	DryRun bool     // obtain from the staging twin, install nothing, run no hooks
 	Names  []string // only these certificates (all when empty)
+	NewKey bool     // never reuse the live key (after a revocation for key compromise)
 }
 
 // RunOnce makes one pass over the selected certificates, at most
@@ -225,7 +236,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 	}
 
 	log.Info("renewing", "reason", string(res.Decision.Reason), "domains", c.Domains, "dry_run", o.DryRun)
-	bundle, err := a.obtain(ctx, c, o.DryRun)
+	bundle, err := a.obtain(ctx, c, o.DryRun, in, !o.NewKey)
 	if err != nil {
 		return a.fail(log, c, res, o.DryRun, fmt.Errorf("obtain: %w", err))
 	}
@@ -242,7 +253,9 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 		return res
 	}
 
-	v, err := a.store.Install(c.Name, c.Domains, store.Bundle{Cert: bundle.Cert, Chain: bundle.Chain, Key: bundle.Key}, a.now())
+	v, err := a.store.Install(c.Name, c.Domains, store.Bundle{
+		Cert: bundle.Cert, Chain: bundle.Chain, Key: bundle.Key, CA: bundle.Directory, Account: bundle.Account,
+	}, a.now())
 	if v == nil {
 		return a.fail(log, c, res, false, fmt.Errorf("install: %w", err))
 	}
@@ -257,7 +270,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 	if in.Facts == nil {
 		res.Action = Obtained
 	}
-	log.Info("certificate installed", "serial", facts.Serial, "not_after", facts.NotAfter.UTC().Format(time.RFC3339), "version", v.ID)
+	log.Info("certificate installed", "serial", facts.Serial, "not_after", facts.NotAfter.UTC().Format(time.RFC3339), "version", v.ID, "ca", bundle.Directory)
 
 	st := in.State
 	st.LastAttempt, st.LastSuccess, st.LastResult, st.LastError, st.Failures = a.now(), a.now(), string(res.Action), "", 0
@@ -350,47 +363,106 @@ func (a *Agent) fail(log *slog.Logger, c config.Certificate, res Result, dryRun 
 	return res
 }
 
-func (a *Agent) obtain(ctx context.Context, c config.Certificate, dryRun bool) (*acme.Certificate, error) {
-	dir := a.cfg.ACME.Directory
-	if dryRun {
-		dir = a.cfg.ACME.StagingDirectory
+func (a *Agent) obtain(ctx context.Context, c config.Certificate, dryRun bool, in Inspection, mayReuse bool) (*acme.Certificate, error) {
+	var clients []*acme.Client
+	seen := map[string]bool{}
+	for _, ca := range a.cfg.ACME.CAs() {
+		if dryRun {
+			ca.Directory = ca.StagingDirectory
+		}
+		if seen[ca.Directory] {
+			continue
+		}
+		seen[ca.Directory] = true
+		client, err := a.client(ca)
+		if err != nil {
+			return nil, err
+		}
+		clients = append(clients, client)
 	}
-	client, err := a.client(dir)
-	if err != nil {
-		return nil, err
+	req := Request(c)
+	if c.ReuseKey && mayReuse && in.Facts != nil && in.Facts.KeyMatches && in.Facts.KeyType == c.KeyType && in.Live != nil {
+		key, err := os.ReadFile(in.Live.Key)
+		if err != nil {
+			return nil, fmt.Errorf("reuse_key: %w", err)
+		}
+		req.ReuseKey = key
 	}
-	return client.Obtain(ctx, acme.Request{
-		Domains: c.Domains,
-		KeyType: c.KeyType,
-		Listen:  c.Challenge.Listen,
-		Webroot: c.Challenge.Webroot,
-	})
+	return acme.ObtainFrom(ctx, a.log.With("cert", c.Name), clients, req)
 }
 
-// client returns the ACME client of one directory, made on first use.
-func (a *Agent) client(directory string) (*acme.Client, error) {
+// Request is the ACME request of certificate c (without a key to reuse).
+func Request(c config.Certificate) acme.Request {
+	req := acme.Request{Domains: c.Domains, KeyType: c.KeyType, Profile: c.Profile}
+	switch c.Challenge.Type {
+	case config.ChallengeTLSALPN:
+		req.TLSListen = c.Challenge.Listen
+	case config.ChallengeDNS:
+		req.DNS = dnsRequest(c.Challenge.DNS)
+	default:
+		req.Listen, req.Webroot = c.Challenge.Listen, c.Challenge.Webroot
+	}
+	return req
+}
+
+func dnsRequest(d *config.DNS) *acme.DNSRequest {
+	if d == nil {
+		return &acme.DNSRequest{}
+	}
+	return &acme.DNSRequest{
+		Provider: d.Provider, Env: d.Env, Resolvers: d.Resolvers,
+		PropagationTimeout: d.PropagationTimeout, PollingInterval: d.PollingInterval,
+	}
+}
+
+// CheckCredentials builds the DNS provider of every certificate that uses
+// the dns challenge, contacting no CA, and returns one error per
+// certificate whose provider cannot be built (unknown, missing credentials),
+// each starting with file:line:col of its challenge block.
+func CheckCredentials(cfg *config.Config) []error {
+	var errs []error
+	for _, c := range cfg.Certificates {
+		if c.Challenge.Type != config.ChallengeDNS || c.Challenge.DNS == nil {
+			continue
+		}
+		if err := acme.CheckDNS(*dnsRequest(c.Challenge.DNS)); err != nil {
+			r := c.Challenge.DNS.Range
+			errs = append(errs, fmt.Errorf("%s:%d:%d: certificate %q: %w", r.Filename, r.Start.Line, r.Start.Column, c.Name, err))
+		}
+	}
+	return errs
+}
+
+// client returns the ACME client of one CA, made on first use.
+func (a *Agent) client(ca config.CA) (*acme.Client, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if c := a.clients[directory]; c != nil {
+	if c := a.clients[ca.Directory]; c != nil {
 		return c, nil
 	}
-	accDir, err := a.store.AccountDir(acme.AccountKey(directory, a.cfg.ACME.Email))
+	accDir, err := a.store.AccountDir(acme.AccountKey(ca.Directory, a.cfg.ACME.Email))
 	if err != nil {
 		return nil, err
 	}
-	c, err := acme.New(acme.Options{
-		Directory:   directory,
-		Email:       a.cfg.ACME.Email,
-		AcceptTerms: a.cfg.ACME.AcceptTerms,
-		CABundle:    a.cfg.ACME.CABundle,
-		AccountDir:  accDir,
-		UserAgent:   "renewer/" + a.version,
-		Log:         a.log,
-		Now:         a.now,
-	}, a.solver)
+	o := acme.Options{
+		Directory:      ca.Directory,
+		Email:          a.cfg.ACME.Email,
+		AcceptTerms:    a.cfg.ACME.AcceptTerms,
+		CABundle:       ca.CABundle,
+		AccountDir:     accDir,
+		UserAgent:      "renewer/" + a.version,
+		Log:            a.log,
+		Now:            a.now,
+		PreferredChain: ca.PreferredChain,
+		TLSSolver:      a.tlsSolver,
+	}
+	if ca.EAB != nil {
+		o.EAB = &acme.EAB{KID: ca.EAB.KID, HMAC: ca.EAB.HMAC}
+	}
+	c, err := acme.New(o, a.solver)
 	if err != nil {
 		return nil, err
 	}
-	a.clients[directory] = c
+	a.clients[ca.Directory] = c
 	return c, nil
 }
