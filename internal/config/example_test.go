@@ -20,12 +20,19 @@ func TestReferenceExampleParses(t *testing.T) {
 	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	fakeEnv(t, map[string]string{"CF_DNS_API_TOKEN": "token", "ZEROSSL_EAB_HMAC": "aG1hYy1rZXk"})
 	cfg, err := Load(file)
 	if err != nil {
 		t.Fatalf("renewer.hcl.example: %v", err)
 	}
-	if len(cfg.Certificates) != 2 || cfg.ACME.Directory != LetsEncrypt || cfg.Certificates[0].Challenge.Webroot != webroot {
+	if len(cfg.Certificates) != 4 || cfg.ACME.Directory != LetsEncrypt || cfg.Certificates[0].Challenge.Webroot != webroot {
 		t.Errorf("unexpected decode: %+v", cfg)
+	}
+	if dns := cfg.Certificates[2].Challenge.DNS; dns == nil || dns.Provider != "cloudflare" || dns.Env["CF_DNS_API_TOKEN"] != "token" {
+		t.Errorf("dns challenge: %+v", dns)
+	}
+	if len(cfg.ACME.Fallback) != 1 || cfg.ACME.Fallback[0].EAB == nil || cfg.Certificates[3].Challenge.Type != ChallengeTLSALPN {
+		t.Errorf("fallback or tls-alpn: %+v", cfg)
 	}
 }
 
