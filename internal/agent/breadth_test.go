@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-acme/lego/v4/providers/dns/rfc2136"
 
@@ -153,7 +154,7 @@ certificate "www" {
 func TestReuseKeyAcrossRenewals(t *testing.T) {
 	t.Parallel()
 	ca := testca.StartT(t, testca.Options{})
-	a, cfg := setup(t, ca, `
+	a, _ := setup(t, ca, `
 certificate "www" {
   domains   = ["keep.example.test"]
   reuse_key = true
@@ -168,7 +169,6 @@ certificate "www" {
 	if v1.ID == v2.ID || string(k1) != string(k2) || len(k1) == 0 {
 		t.Errorf("versions %s, %s: key reused = %v", v1.ID, v2.ID, string(k1) == string(k2))
 	}
-	_ = cfg
 }
 
 // Missing DNS credentials are found by CheckCredentials, at the challenge
@@ -197,5 +197,58 @@ certificate "bad" {
 	msg := errs[0].Error()
 	if !strings.Contains(msg, "renewer.hcl:12:3: certificate \"bad\"") || !strings.Contains(msg, "DNSUPDATE_NAMESERVER") {
 		t.Errorf("error = %s", msg)
+	}
+}
+
+// The config's dns challenge, eab and profile reach the CA: a wildcard
+// through RFC 2136 updates to a real Knot, from a Pebble that requires
+// external account binding, with the short-lived profile's lifetime.
+func TestDNSWildcardEABProfileFromConfig(t *testing.T) {
+	t.Parallel()
+	knot := testca.StartKnot(t, testca.KnotZone{Name: "example.test", Key: "renewer"})
+	hmac := "c2VjcmV0LWZvci10aGUtdGVzdC1vbmx5LTAxMjM0NTY3ODk"
+	ca := testca.StartT(t, testca.Options{
+		DNSServer: knot.Addr, EAB: map[string]string{"kid-7": hmac},
+		Profiles: map[string]time.Duration{"shortlived": 160 * time.Hour},
+	})
+	a, cfg := setupHCL(t, t.TempDir(), fmt.Sprintf(`
+storage { path = "state" }
+acme {
+  directory    = %q
+  ca_bundle    = %q
+  email        = "ops@example.test"
+  accept_terms = true
+  eab {
+    kid  = "kid-7"
+    hmac = %q
+  }
+}
+certificate "wild" {
+  domains = ["*.example.test", "example.test"]
+  profile = "shortlived"
+  challenge "dns" {
+    provider = "rfc2136"
+    env = {
+      DNSUPDATE_NAMESERVER        = %q
+      DNSUPDATE_TSIG_KEY          = "renewer"
+      DNSUPDATE_TSIG_SECRET       = %q
+      DNSUPDATE_TSIG_ALGORITHM    = "hmac-sha256"
+      DNSUPDATE_SEQUENCE_INTERVAL = "1"
+    }
+    propagation_timeout = "30s"
+    polling_interval    = "200ms"
+    resolvers           = [%q]
+  }
+}`, ca.Directory, ca.CABundle, hmac, knot.Addr, knot.Keys["renewer"], knot.Addr))
+	res := pass(t, a, PassOptions{})
+	if res[0].Action != Obtained {
+		t.Fatalf("result %+v", res[0])
+	}
+	f := a.Inspect(cfg.Certificates[0]).Facts
+	if strings.Join(f.Names, ",") != "*.example.test,example.test" {
+		t.Errorf("names %v", f.Names)
+	}
+	if life := f.NotAfter.Sub(f.NotBefore); life < 160*time.Hour-time.Second || life > 160*time.Hour+time.Second {
+		t.Errorf("lifetime %s, want the shortlived profile's 160h", life)
 	}
 }
