@@ -17,7 +17,8 @@ import (
 // The scripts in testdata/script run the renewer binary (this test binary,
 // re-executed as "renewer") the way a user types it. A script whose name
 // starts with "ca_" gets a fresh Pebble CA of its own, described by
-// $ACME_DIRECTORY, $CA_BUNDLE and $HTTP_LISTEN.
+// $ACME_DIRECTORY, $CA_BUNDLE, $HTTP_LISTEN and $TLS_LISTEN; $DEAD_DIRECTORY
+// is a directory URL where nothing listens.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"renewer": func() { os.Exit(cli.Run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) },
@@ -41,6 +42,12 @@ func TestScripts(t *testing.T) {
 			env.Setenv("ACME_DIRECTORY", ca.Directory)
 			env.Setenv("CA_BUNDLE", ca.CABundle)
 			env.Setenv("HTTP_LISTEN", "127.0.0.1:"+strconv.Itoa(ca.HTTPPort))
+			env.Setenv("TLS_LISTEN", "127.0.0.1:"+strconv.Itoa(ca.TLSPort))
+			dead, err := testca.FreePort()
+			if err != nil {
+				return err
+			}
+			env.Setenv("DEAD_DIRECTORY", "https://127.0.0.1:"+strconv.Itoa(dead)+"/dir")
 			return nil
 		},
 	})

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -34,19 +35,35 @@ type Options struct {
 	UserAgent   string
 	Log         *slog.Logger
 	Now         func() time.Time // for the account's creation time; nil means time.Now
+	// Optional, for CAs that need them:
+	EAB            *EAB           // external account binding used to register
+	PreferredChain string         // issuer CN of the alternate chain to prefer
+	TLSSolver      *TLSALPNSolver // answers tls-alpn-01 (Request.TLSListen); may be shared
+}
+
+// EAB is an external account binding: key identifier and base64url HMAC key.
+type EAB struct {
+	KID  string
+	HMAC string
 }
 
 // Request is one certificate to obtain.
 type Request struct {
 	Domains []string
 	KeyType string // ec256, ec384, rsa2048, rsa3072, rsa4096
-	// Exactly one way to answer HTTP-01:
-	Listen  string // standalone: served by the client's HTTPSolver on this address
-	Webroot string // files written under <Webroot>/.well-known/acme-challenge/
+	// Exactly one way to answer a challenge:
+	Listen    string      // HTTP-01 standalone: served by the client's HTTPSolver on this address
+	Webroot   string      // HTTP-01: files written under <Webroot>/.well-known/acme-challenge/
+	TLSListen string      // TLS-ALPN-01: served by Options.TLSSolver on this address
+	DNS       *DNSRequest // DNS-01 through a lego DNS provider
+
+	Profile  string // ACME profile; must be one the CA's directory lists
+	ReuseKey []byte // PEM private key to certify again; nil means a new key
 	// Replaces is the ARI identifier of the certificate this order renews
 	// (RFC 9773 "replaces"); empty for none. lego leaves it out when the
 	// CA does not offer ARI.
-	Replaces string
+	Replaces   string
+	ReplacesAt string // the directory of the CA that issued it: other CAs get no Replaces
 }
 
 // Certificate is what the CA issued, all PEM.
@@ -54,6 +71,10 @@ type Certificate struct {
 	Cert  []byte // leaf
 	Chain []byte // issuer certificates
 	Key   []byte // private key
+	// Directory is the ACME directory that issued it, and Account the
+	// account (AccountKey) that ordered it.
+	Directory string
+	Account   string
 }
 
 // Client obtains certificates from one CA with one account. It is safe for
@@ -103,12 +124,12 @@ func New(o Options, solver *HTTPSolver) (*Client, error) {
 	return &Client{
 		opts:  o,
 		solve: solver,
-		transport: &http.Transport{
+		transport: caTransport{&http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
 			TLSClientConfig:     &tls.Config{RootCAs: pool},
 			TLSHandshakeTimeout: 15 * time.Second,
 			MaxIdleConnsPerHost: 32, // above the ARI and obtain concurrency: no TLS handshake churn
-		},
+		}},
 	}, nil
 }
 
@@ -124,11 +145,19 @@ func (c *Client) obtain(req Request) (*Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The DNS provider is built first: missing credentials are reported
+	// before any request reaches the CA.
+	var dnsp *dnsProvider
+	if req.DNS != nil {
+		if dnsp, err = newDNSProvider(*req.DNS); err != nil {
+			return nil, err
+		}
+	}
 	acc, err := c.account()
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.order(acc, req, keyType)
+	res, err := c.order(acc, req, keyType, dnsp)
 	var prob *legoacme.ProblemDetails
 	if errors.As(err, &prob) && prob.Type == "urn:ietf:params:acme:error:accountDoesNotExist" {
 		// The CA forgot the stored account (a test CA restarted, an account
@@ -137,20 +166,36 @@ func (c *Client) obtain(req Request) (*Certificate, error) {
 		if acc, err = c.register(true); err != nil {
 			return nil, err
 		}
-		res, err = c.order(acc, req, keyType)
+		res, err = c.order(acc, req, keyType, dnsp)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &Certificate{Cert: res.Certificate, Chain: res.IssuerCertificate, Key: res.PrivateKey}, nil
+	return &Certificate{
+		Cert: res.Certificate, Chain: res.IssuerCertificate, Key: res.PrivateKey,
+		Directory: c.opts.Directory, Account: filepath.Base(c.opts.AccountDir),
+	}, nil
 }
 
-func (c *Client) order(acc *account, req Request, keyType certcrypto.KeyType) (*certificate.Resource, error) {
+func (c *Client) order(acc *account, req Request, keyType certcrypto.KeyType, dnsp *dnsProvider) (*certificate.Resource, error) {
 	lc, err := c.lego(acc, keyType)
 	if err != nil {
 		return nil, err
 	}
+	var prop *propagation
 	switch {
+	case req.DNS != nil:
+		prop = newPropagation(req.DNS.Resolvers)
+		if err := lc.Challenge.SetDNS01Provider(dnsp.legoProvider(), prop.option()); err != nil {
+			return nil, err
+		}
+	case req.TLSListen != "":
+		if c.opts.TLSSolver == nil {
+			return nil, errors.New("acme: tls-alpn-01 needs a TLSALPNSolver")
+		}
+		if err := lc.Challenge.SetTLSALPN01Provider(c.opts.TLSSolver.Provider(req.TLSListen)); err != nil {
+			return nil, err
+		}
 	case req.Webroot != "":
 		p, err := webroot.NewHTTPProvider(req.Webroot)
 		if err != nil {
@@ -168,11 +213,29 @@ func (c *Client) order(acc *account, req Request, keyType certcrypto.KeyType) (*
 			return nil, err
 		}
 	default:
-		return nil, errors.New("acme: request has no challenge (listen or webroot)")
+		return nil, errors.New("acme: request has no challenge (listen, webroot, tls listen or dns)")
 	}
-	res, err := lc.Certificate.Obtain(certificate.ObtainRequest{Domains: req.Domains, Bundle: false, ReplacesCertID: req.Replaces})
+	if req.Profile != "" {
+		if err := c.checkProfile(req.Profile); err != nil {
+			return nil, err
+		}
+	}
+	or := certificate.ObtainRequest{Domains: req.Domains, Bundle: false, Profile: req.Profile, PreferredChain: c.opts.PreferredChain,
+		ReplacesCertID: req.Replaces}
+	if len(req.ReuseKey) > 0 {
+		if or.PrivateKey, err = certcrypto.ParsePEMPrivateKey(req.ReuseKey); err != nil {
+			return nil, fmt.Errorf("acme: key to reuse: %w", err)
+		}
+	}
+	res, err := lc.Certificate.Obtain(or)
 	if err != nil {
+		if prop != nil {
+			return nil, prop.explain(err, dnsp.timeout)
+		}
 		return nil, err
+	}
+	if len(req.ReuseKey) > 0 && len(res.PrivateKey) == 0 {
+		res.PrivateKey = req.ReuseKey
 	}
 	return res, nil
 }
@@ -219,7 +282,17 @@ func (c *Client) register(again bool) (*account, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, err := lc.Registration.Register(registration.RegisterOptions{TermsOfServiceAgreed: true})
+	var reg *registration.Resource
+	if e := c.opts.EAB; e != nil {
+		reg, err = lc.Registration.RegisterWithExternalAccountBinding(registration.RegisterEABOptions{
+			TermsOfServiceAgreed: true, Kid: e.KID, HmacEncoded: e.HMAC,
+		})
+	} else {
+		if lc.GetExternalAccountRequired() {
+			return nil, fmt.Errorf("acme: %s requires external account binding: add an eab { kid, hmac } block for it", c.opts.Directory)
+		}
+		reg, err = lc.Registration.Register(registration.RegisterOptions{TermsOfServiceAgreed: true})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("acme: register account at %s: %w", c.opts.Directory, err)
 	}

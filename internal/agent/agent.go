@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -31,6 +32,7 @@ type Agent struct {
 	log         *slog.Logger
 	now         func() time.Time
 	solver      *acme.HTTPSolver
+	tlsSolver   *acme.TLSALPNSolver
 	concurrency int
 	version     string
 	backoff     schedule.Backoff
@@ -73,16 +75,20 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 	}
 	a := &Agent{
 		cfg: cfg, store: st, log: o.Log, now: o.Now, concurrency: o.Concurrency, version: o.Version, rnd: o.Rand,
-		backoff: schedule.Backoff{Min: cfg.Daemon.RetryMin, Max: cfg.Daemon.RetryMax},
-		solver:  acme.NewHTTPSolver(o.Log),
-		clients: map[string]*acme.Client{},
+		backoff:   schedule.Backoff{Min: cfg.Daemon.RetryMin, Max: cfg.Daemon.RetryMax},
+		solver:    acme.NewHTTPSolver(o.Log),
+		tlsSolver: acme.NewTLSALPNSolver(o.Log),
+		clients:   map[string]*acme.Client{},
 	}
 	a.SetObserver(o.Observer)
 	return a, nil
 }
 
 // Close releases listeners still open.
-func (a *Agent) Close() { a.solver.Close() }
+func (a *Agent) Close() {
+	a.solver.Close()
+	a.tlsSolver.Close()
+}
 
 // Store is the storage the agent works on.
 func (a *Agent) Store() *store.Store { return a.store }
@@ -130,6 +136,7 @@ type Inspection struct {
 	Health   plan.Health
 	State    store.State
 	ARI      *plan.ARI // the CA's window for the live certificate, when known
+	CA       string    // ACME directory that issued the live certificate, when recorded
 }
 
 // Inspect reads the live certificate and state of c and plans it.
@@ -141,6 +148,9 @@ func (a *Agent) Inspect(c config.Certificate) Inspection {
 	case err == nil:
 		in.Live = v
 		in.Facts, in.Problem = certinfo.Load(v.Fullchain, v.Key)
+		if m, err := store.ReadMeta(v); err == nil {
+			in.CA = m.CA
+		}
 	case !errors.Is(err, store.ErrNotFound):
 		in.Problem = err
 	}
@@ -191,6 +201,7 @@ type PassOptions struct {
 	Force  bool     // renew even when not due, and even while backing off
 	DryRun bool     // obtain from the staging twin, install nothing, run no hooks
 	Names  []string // only these certificates (all when empty)
+	NewKey bool     // never reuse the live key (after a revocation for key compromise)
 	// Stop, when closed, means start no further certificate; those already
 	// under way finish (or end with the context).
 	Stop <-chan struct{}
@@ -276,7 +287,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 	}
 
 	log.Info("renewing", "reason", string(res.Decision.Reason), "domains", c.Domains, "dry_run", o.DryRun)
-	bundle, err := a.obtain(ctx, c, o.DryRun, replaces(in))
+	bundle, err := a.obtain(ctx, c, o.DryRun, in, !o.NewKey)
 	if err != nil {
 		return a.fail(log, c, res, o.DryRun, fmt.Errorf("obtain: %w", err))
 	}
@@ -293,7 +304,9 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 		return res
 	}
 
-	v, err := a.store.Install(c.Name, c.Domains, store.Bundle{Cert: bundle.Cert, Chain: bundle.Chain, Key: bundle.Key}, a.now())
+	v, err := a.store.Install(c.Name, c.Domains, store.Bundle{
+		Cert: bundle.Cert, Chain: bundle.Chain, Key: bundle.Key, CA: bundle.Directory, Account: bundle.Account,
+	}, a.now())
 	if v == nil {
 		return a.fail(log, c, res, false, fmt.Errorf("install: %w", err))
 	}
@@ -308,7 +321,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 	if in.Facts == nil {
 		res.Action = Obtained
 	}
-	log.Info("certificate installed", "serial", facts.Serial, "not_after", facts.NotAfter.UTC().Format(time.RFC3339), "version", v.ID)
+	log.Info("certificate installed", "serial", facts.Serial, "not_after", facts.NotAfter.UTC().Format(time.RFC3339), "version", v.ID, "ca", bundle.Directory)
 
 	st := in.State
 	st.LastAttempt, st.LastSuccess, st.LastResult, st.LastError, st.Failures = a.now(), a.now(), string(res.Action), "", 0
@@ -317,12 +330,31 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 	res.HookErrs = a.deploy(ctx, log, c, v, facts)
 	a.recordDeploy(&st, facts, res.HookErrs)
 	if c.ARI { // the new certificate's window, so the next wake-up follows the CA
-		a.fetchARI(ctx, log, c, facts, &st)
+		a.fetchARI(ctx, log, c, facts, a.issuer(Inspection{CA: bundle.Directory}), &st)
 	}
+	a.checkNotDueAtOnce(log, c, facts, &st, in.State.Failures)
 	if err := a.store.SaveState(c.Name, st); err != nil {
 		log.Error("could not save state", "err", err)
 	}
 	return res
+}
+
+// checkNotDueAtOnce guards against a renewal storm: a certificate that is
+// due again the moment it is installed (a clock far off, a renew_before
+// longer than the lifetime, a CA window already over) would otherwise be
+// renewed on every pass. It is kept, and the next attempt backs off like a
+// failure, loudly.
+func (a *Agent) checkNotDueAtOnce(log *slog.Logger, c config.Certificate, f *certinfo.Facts, st *store.State, failures int) {
+	now := a.now()
+	d := plan.DecideARI(now, c, f, ariOf(c, f, *st))
+	if !d.Due {
+		return
+	}
+	st.Failures = failures + 1 // consecutive: each storm renewal backs off further
+	st.LastError = fmt.Sprintf("the new certificate (valid %s to %s) is due again at once (%s): is this machine's clock right? is renew_before shorter than the lifetime?",
+		f.NotBefore.UTC().Format(time.RFC3339), f.NotAfter.UTC().Format(time.RFC3339), d.Reason)
+	st.NextAttempt = now.Add(a.backoff.Delay(st.Failures, now, f.NotAfter, a.rnd()))
+	log.Error("renewal storm averted", "err", st.LastError, "next_attempt", st.NextAttempt.UTC().Format(time.RFC3339))
 }
 
 // recordDeploy notes the outcome of deploying the live certificate: applied
@@ -424,47 +456,122 @@ func (a *Agent) fail(log *slog.Logger, c config.Certificate, res Result, dryRun 
 	return res
 }
 
-func (a *Agent) obtain(ctx context.Context, c config.Certificate, dryRun bool, replaces string) (*acme.Certificate, error) {
-	dir := a.cfg.ACME.Directory
-	if dryRun {
-		dir = a.cfg.ACME.StagingDirectory
+func (a *Agent) obtain(ctx context.Context, c config.Certificate, dryRun bool, in Inspection, mayReuse bool) (*acme.Certificate, error) {
+	var clients []*acme.Client
+	seen := map[string]bool{}
+	for _, ca := range a.cfg.ACME.CAs() {
+		if dryRun {
+			ca.Directory = ca.StagingDirectory
+		}
+		if seen[ca.Directory] {
+			continue
+		}
+		seen[ca.Directory] = true
+		client, err := a.client(ca)
+		if err != nil {
+			return nil, err
+		}
+		clients = append(clients, client)
 	}
-	client, err := a.client(dir)
-	if err != nil {
-		return nil, err
+	req := Request(c)
+	if c.ReuseKey && mayReuse && in.Facts != nil && in.Facts.KeyMatches && in.Facts.KeyType == c.KeyType && in.Live != nil {
+		key, err := os.ReadFile(in.Live.Key)
+		if err != nil {
+			return nil, fmt.Errorf("reuse_key: %w", err)
+		}
+		req.ReuseKey = key
 	}
-	req := acme.Request{Domains: c.Domains, KeyType: c.KeyType, Listen: c.Challenge.Listen, Webroot: c.Challenge.Webroot}
-	if !dryRun { // the staging twin never saw the live certificate
-		req.Replaces = replaces
+	if !dryRun { // only the CA that issued the live certificate knows it
+		req.Replaces, req.ReplacesAt = replaces(in), a.issuer(in).Directory
 	}
-	return client.Obtain(ctx, req)
+	return acme.ObtainFrom(ctx, a.log.With("cert", c.Name), clients, req)
 }
 
-// client returns the ACME client of one directory, made on first use.
-func (a *Agent) client(directory string) (*acme.Client, error) {
+// Request is the ACME request of certificate c (without a key to reuse).
+func Request(c config.Certificate) acme.Request {
+	req := acme.Request{Domains: c.Domains, KeyType: c.KeyType, Profile: c.Profile}
+	switch c.Challenge.Type {
+	case config.ChallengeTLSALPN:
+		req.TLSListen = c.Challenge.Listen
+	case config.ChallengeDNS:
+		req.DNS = dnsRequest(c.Challenge.DNS)
+	default:
+		req.Listen, req.Webroot = c.Challenge.Listen, c.Challenge.Webroot
+	}
+	return req
+}
+
+func dnsRequest(d *config.DNS) *acme.DNSRequest {
+	if d == nil {
+		return &acme.DNSRequest{}
+	}
+	return &acme.DNSRequest{
+		Provider: d.Provider, Env: d.Env, Resolvers: d.Resolvers,
+		PropagationTimeout: d.PropagationTimeout, PollingInterval: d.PollingInterval,
+	}
+}
+
+// CheckCredentials builds the DNS provider of every certificate that uses
+// the dns challenge, contacting no CA, and returns one error per
+// certificate whose provider cannot be built (unknown, missing credentials),
+// each starting with file:line:col of its challenge block.
+func CheckCredentials(cfg *config.Config) []error {
+	var errs []error
+	for _, c := range cfg.Certificates {
+		if c.Challenge.Type != config.ChallengeDNS || c.Challenge.DNS == nil {
+			continue
+		}
+		if err := acme.CheckDNS(*dnsRequest(c.Challenge.DNS)); err != nil {
+			r := c.Challenge.DNS.Range
+			errs = append(errs, fmt.Errorf("%s:%d:%d: certificate %q: %w", r.Filename, r.Start.Line, r.Start.Column, c.Name, err))
+		}
+	}
+	return errs
+}
+
+// issuer is the configured CA that issued the live certificate (recorded in
+// its meta.json), or the first CA when that is unknown.
+func (a *Agent) issuer(in Inspection) config.CA {
+	cas := a.cfg.ACME.CAs()
+	for _, ca := range cas {
+		if in.CA != "" && ca.Directory == in.CA {
+			return ca
+		}
+	}
+	return cas[0]
+}
+
+// client returns the ACME client of one CA, made on first use.
+func (a *Agent) client(ca config.CA) (*acme.Client, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if c := a.clients[directory]; c != nil {
+	if c := a.clients[ca.Directory]; c != nil {
 		return c, nil
 	}
-	accDir, err := a.store.AccountDir(acme.AccountKey(directory, a.cfg.ACME.Email))
+	accDir, err := a.store.AccountDir(acme.AccountKey(ca.Directory, a.cfg.ACME.Email))
 	if err != nil {
 		return nil, err
 	}
-	c, err := acme.New(acme.Options{
-		Directory:   directory,
-		Email:       a.cfg.ACME.Email,
-		AcceptTerms: a.cfg.ACME.AcceptTerms,
-		CABundle:    a.cfg.ACME.CABundle,
-		AccountDir:  accDir,
-		UserAgent:   "renewer/" + a.version,
-		Log:         a.log,
-		Now:         a.now,
-	}, a.solver)
+	o := acme.Options{
+		Directory:      ca.Directory,
+		Email:          a.cfg.ACME.Email,
+		AcceptTerms:    a.cfg.ACME.AcceptTerms,
+		CABundle:       ca.CABundle,
+		AccountDir:     accDir,
+		UserAgent:      "renewer/" + a.version,
+		Log:            a.log,
+		Now:            a.now,
+		PreferredChain: ca.PreferredChain,
+		TLSSolver:      a.tlsSolver,
+	}
+	if ca.EAB != nil {
+		o.EAB = &acme.EAB{KID: ca.EAB.KID, HMAC: ca.EAB.HMAC}
+	}
+	c, err := acme.New(o, a.solver)
 	if err != nil {
 		return nil, err
 	}
-	a.clients[directory] = c
+	a.clients[ca.Directory] = c
 	return c, nil
 }
 

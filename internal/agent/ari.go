@@ -66,7 +66,7 @@ func (a *Agent) refreshARI(ctx context.Context, certs []config.Certificate) {
 			if err != nil {
 				return
 			}
-			a.fetchARI(ctx, a.log.With("cert", c.Name), c, in.Facts, &st)
+			a.fetchARI(ctx, a.log.With("cert", c.Name), c, in.Facts, a.issuer(in), &st)
 			if err := a.store.SaveState(c.Name, st); err != nil {
 				a.log.Error("could not save state", "cert", c.Name, "err", err)
 			}
@@ -78,9 +78,9 @@ func (a *Agent) refreshARI(ctx context.Context, certs []config.Certificate) {
 // fetchARI asks the CA for f's renewal window and records it in st. A new
 // window gets a new moment, chosen at random inside it once; the same window
 // keeps its moment, so restarts do not move it.
-func (a *Agent) fetchARI(ctx context.Context, log *slog.Logger, c config.Certificate, f *certinfo.Facts, st *store.State) {
+func (a *Agent) fetchARI(ctx context.Context, log *slog.Logger, c config.Certificate, f *certinfo.Facts, issuer config.CA, st *store.State) {
 	now := a.now()
-	client, err := a.client(a.cfg.ACME.Directory)
+	client, err := a.client(issuer)
 	if err != nil {
 		log.Warn("renewal information unavailable", "err", err)
 		return

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/renewer/renewer/internal/config"
+	"github.com/renewer/renewer/internal/plan"
 	"github.com/renewer/renewer/internal/schedule"
 	"github.com/renewer/renewer/internal/testca"
 )
@@ -113,18 +115,34 @@ func TestCAFaults(t *testing.T) {
 	t.Logf("faults: %d certificates obtained in %d attempts over %d passes; %d requests, faults injected %v",
 		obtained, attempts, passes, proxy.Requests(), proxy.Faults())
 
-	// 2. Due, and the CA is down for six hours: the backoff bounds the
-	// requests, and the live files do not change.
+	// 2. The CA asks for every certificate to be replaced (as after a mass
+	// revocation: renewal windows in the past), and then goes down for six
+	// hours: the backoff bounds the requests, and the live files do not
+	// change.
 	first := map[string]string{}
 	var before []byte
+	past := time.Now().Add(-time.Hour).UTC()
+	ari := fmt.Sprintf(`{"suggestedWindow":{"start":%q,"end":%q}}`, past.Format(time.RFC3339), past.Add(time.Minute).Format(time.RFC3339))
 	for i := range n {
 		name := "c" + strconv.Itoa(i)
 		f, _ := a.liveFacts(name)
 		first[name] = f.Serial
 		v, _ := a.Store().Live(name)
 		before = append(before, snapshot(t, v.Cert, v.Key, v.Chain)...)
+		leaf, _ := os.ReadFile(v.Cert)
+		if err := ca.Post("/set-renewal-info/", map[string]string{"Certificate": string(leaf), "ARIResponse": ari}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	now = now.Add(70 * 24 * time.Hour) // inside the renewal window
+	now = now.Add(7 * time.Hour) // the stored answers are stale
+	proxy.SetRate(0)
+	a.refreshARI(context.Background(), cfg.Certificates)
+	proxy.SetRate(0.15)
+	for _, c := range cfg.Certificates {
+		if in := a.Inspect(c); !in.Decision.Due || in.Decision.Reason != plan.ARINow {
+			t.Fatalf("%s after the CA moved its window into the past: %+v", c.Name, in.Decision)
+		}
+	}
 	proxy.SetDown(true)
 	reqs := proxy.Requests()
 	passes, attempts, _ = daemon(now.Add(6*time.Hour), func() bool { return false })

@@ -90,6 +90,7 @@ func init() {
 		{"plan", "[NAME...]", "show what would be renewed, when, and why", cmdPlan},
 		{"validate", "", "check the configuration and print every problem with file:line:column", cmdValidate},
 		{"inspect", "[NAME...] | --cert FILE [--key FILE]", "show the facts of installed certificates or of any PEM files", cmdInspect},
+		{"revoke", "[--reason R] [--no-renew] NAME", "revoke the live certificate at the CA that issued it, then renew it", cmdRevoke},
 		{"version", "", "print the version", cmdVersion},
 	}
 }
@@ -251,6 +252,14 @@ func cmdValidate(_ context.Context, e *env, g *globals, args []string) int {
 	}
 	cfg, ok := loadConfig(e, g)
 	if !ok {
+		return ExitFailure
+	}
+	// DNS providers are built (no CA is contacted): missing credentials show now.
+	if errs := agent.CheckCredentials(cfg); len(errs) > 0 {
+		for _, err := range errs {
+			fmt.Fprintln(e.stderr, err)
+		}
+		fmt.Fprintf(e.stderr, "renewer: %s is not usable (%d %s)\n", g.config, len(errs), plural(len(errs), "error"))
 		return ExitFailure
 	}
 	fmt.Fprintf(e.stdout, "%s: valid, %d %s\n", g.config, len(cfg.Certificates), plural(len(cfg.Certificates), "certificate"))

@@ -120,6 +120,7 @@ type CertStatus struct {
 	Failures    int       `json:"failures"`
 	Applied     bool      `json:"applied"` // hooks succeeded for the live serial
 	Problem     string    `json:"problem,omitempty"`
+	CA          string    `json:"ca,omitempty"` // ACME directory that issued the live certificate
 	// The CA's renewal window (ARI) for the live certificate, when known.
 	ARIWindowStart time.Time `json:"ari_window_start,omitzero"`
 	ARIWindowEnd   time.Time `json:"ari_window_end,omitzero"`
@@ -142,7 +143,7 @@ func statusOf(in agent.Inspection, now time.Time) CertStatus {
 		Name: in.Cert.Name, Domains: in.Cert.Domains, Health: in.Health.String(),
 		Due: in.Decision.Due, Reason: string(in.Decision.Reason), NextRenewal: in.Decision.At,
 		LastResult: in.State.LastResult, LastError: in.State.LastError, LastAttempt: in.State.LastAttempt,
-		LastSuccess: in.State.LastSuccess, Failures: in.State.Failures,
+		LastSuccess: in.State.LastSuccess, Failures: in.State.Failures, CA: in.CA,
 	}
 	if f := in.Facts; f != nil {
 		days := f.NotAfter.Sub(now).Hours() / 24
@@ -224,7 +225,7 @@ func healthOf(s string) plan.Health {
 
 func printStatus(w io.Writer, rep StatusReport, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tDOMAINS\tNOT AFTER\tDAYS LEFT\tNEXT RENEWAL\tLAST RESULT\tHEALTH")
+	fmt.Fprintln(tw, "NAME\tDOMAINS\tNOT AFTER\tDAYS LEFT\tNEXT RENEWAL\tCA\tLAST RESULT\tHEALTH")
 	for _, c := range rep.Certificates {
 		notAfter, days := "-", "-"
 		if c.DaysLeft != nil {
@@ -238,7 +239,7 @@ func printStatus(w io.Writer, rep StatusReport, now time.Time) {
 		if c.LastError != "" {
 			last += ": " + oneLine(c.LastError)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, strings.Join(c.Domains, ","), notAfter, days, next, last, c.Health)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, strings.Join(c.Domains, ","), notAfter, days, next, caName(c.CA), last, c.Health)
 	}
 	tw.Flush()
 }

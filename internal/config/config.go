@@ -7,13 +7,10 @@ import (
 	"io/fs"
 	"maps"
 	"net"
-	"net/mail"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -212,10 +209,11 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 
 	defs := Certificate{KeyType: KeyTypes[0], ARI: true}
 	if b := d.single(blocks["defaults"]); b != nil {
-		c := d.content(b.Body, []string{"key_type", "renew_before", "ari", "warn_before"})
+		c := d.content(b.Body, []string{"key_type", "renew_before", "ari", "warn_before", "profile", "reuse_key"})
 		defs.KeyType = d.keyType(c.Attributes["key_type"], defs.KeyType)
 		defs.RenewBefore = d.renewBefore(c.Attributes["renew_before"], defs.RenewBefore)
 		d.eval(c.Attributes["ari"], &defs.ARI)
+		d.certOptions(c, &defs)
 	}
 
 	first := map[string]*hcl.Block{}
@@ -235,42 +233,6 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 	}
 	d.observe(cfg, blocks) // observe.go
 	return cfg
-}
-
-func (d *decoder) acme(b *hcl.Block) ACME {
-	c := d.content(b.Body, []string{"directory", "email", "accept_terms", "ca_bundle"})
-	a := ACME{Directory: LetsEncrypt, StagingDirectory: LetsEncryptStaging}
-	var dir string
-	if attr := c.Attributes["directory"]; d.eval(attr, &dir) {
-		switch dir {
-		case "letsencrypt":
-		case "letsencrypt-staging":
-			a.Directory = LetsEncryptStaging
-		default:
-			u, err := url.Parse(dir)
-			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-				d.attrError(attr, "Invalid ACME directory", fmt.Sprintf(
-					`%q is not "letsencrypt", "letsencrypt-staging" or an https:// URL.`, dir))
-			}
-			a.Directory, a.StagingDirectory = dir, dir
-		}
-	}
-	if attr := c.Attributes["email"]; d.eval(attr, &a.Email) {
-		if addr, err := mail.ParseAddress(a.Email); err != nil || addr.Name != "" || addr.Address != a.Email {
-			d.attrError(attr, "Invalid e-mail address",
-				fmt.Sprintf("%q does not look like an e-mail address such as ops@example.com.", a.Email))
-		}
-	}
-	d.eval(c.Attributes["accept_terms"], &a.AcceptTerms)
-	if attr := c.Attributes["ca_bundle"]; attr != nil {
-		if p, raw, ok := d.path(attr); ok {
-			a.CABundle = p
-			if err := checkPEMCerts(p); err != nil {
-				d.attrError(attr, "Invalid ca_bundle", fmt.Sprintf("ca_bundle %q %s.", raw, err))
-			}
-		}
-	}
-	return a
 }
 
 // checkPEMCerts makes sure the file at p holds at least one PEM CERTIFICATE.
@@ -299,6 +261,18 @@ func reason(err error) string {
 	}
 	return err.Error()
 }
+
+// certOptions decodes the settings a certificate shares with defaults
+// (besides key_type and renew_before) into cert.
+func (d *decoder) certOptions(c *hcl.BodyContent, cert *Certificate) {
+	if a := c.Attributes["profile"]; d.eval(a, &cert.Profile) && !profileRE.MatchString(cert.Profile) {
+		d.attrError(a, "Invalid profile", fmt.Sprintf(
+			"%q is not a profile name such as \"classic\" or \"shortlived\".", cert.Profile))
+	}
+	d.eval(c.Attributes["reuse_key"], &cert.ReuseKey)
+}
+
+var profileRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func (d *decoder) keyType(a *hcl.Attribute, def string) string {
 	var s string
@@ -329,7 +303,7 @@ func (d *decoder) renewBefore(a *hcl.Attribute, def RenewBefore) RenewBefore {
 // certificate decodes one certificate block; defs holds the defaults block's
 // settings.
 func (d *decoder) certificate(b *hcl.Block, defs Certificate) Certificate {
-	c := d.content(b.Body, []string{"domains", "key_type", "renew_before", "ari", "warn_before"},
+	c := d.content(b.Body, []string{"domains", "key_type", "renew_before", "ari", "warn_before", "profile", "reuse_key"},
 		hcl.BlockHeaderSchema{Type: "challenge", LabelNames: []string{"type"}},
 		hcl.BlockHeaderSchema{Type: "install"},
 		hcl.BlockHeaderSchema{Type: "hook", LabelNames: []string{"name"}})
@@ -339,9 +313,12 @@ func (d *decoder) certificate(b *hcl.Block, defs Certificate) Certificate {
 		KeyType:     d.keyType(c.Attributes["key_type"], defs.KeyType),
 		RenewBefore: d.renewBefore(c.Attributes["renew_before"], defs.RenewBefore),
 		ARI:         defs.ARI,
+		Profile:     defs.Profile,
+		ReuseKey:    defs.ReuseKey,
 		DeclRange:   b.DefRange,
 	}
 	d.eval(c.Attributes["ari"], &cert.ARI)
+	d.certOptions(c, &cert)
 	if ch := d.single(blocks["challenge"]); ch != nil {
 		cert.Challenge = d.challenge(ch)
 	} else {
@@ -351,7 +328,7 @@ func (d *decoder) certificate(b *hcl.Block, defs Certificate) Certificate {
 	if c.Attributes["domains"] == nil {
 		d.missing(b, "domains")
 	}
-	cert.Domains = d.domains(c.Attributes["domains"], cert.Challenge.Type == "http")
+	cert.Domains = d.domains(c.Attributes["domains"], cert.Challenge.Type)
 	if ib := d.single(blocks["install"]); ib != nil {
 		dir := d.content(ib.Body, []string{"dir"}).Attributes["dir"]
 		if dir == nil {
@@ -374,42 +351,8 @@ func (d *decoder) certificate(b *hcl.Block, defs Certificate) Certificate {
 	return cert
 }
 
-func (d *decoder) challenge(b *hcl.Block) Challenge {
-	if b.Labels[0] != "http" {
-		d.errorAt(b.LabelRanges[0], "Unsupported challenge type",
-			fmt.Sprintf(`%q is not supported; the only challenge type is "http".`, b.Labels[0]))
-		return Challenge{}
-	}
-	c := d.content(b.Body, []string{"listen", "webroot"})
-	listen, webroot := c.Attributes["listen"], c.Attributes["webroot"]
-	ch := Challenge{Type: "http"}
-	if d.eval(listen, &ch.Listen) {
-		_, port, err := net.SplitHostPort(ch.Listen)
-		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 1 || n > 65535 {
-			d.attrError(listen, "Invalid listen address",
-				fmt.Sprintf(`%q is not host:port with a port from 1 to 65535, e.g. ":80".`, ch.Listen))
-		}
-	}
-	if p, raw, ok := d.path(webroot); ok {
-		ch.Webroot = p
-		if fi, err := os.Stat(p); err != nil {
-			d.attrError(webroot, "Invalid webroot", fmt.Sprintf("webroot %q: %s.", raw, reason(err)))
-		} else if !fi.IsDir() {
-			d.attrError(webroot, "Invalid webroot", fmt.Sprintf("webroot %q is not a directory.", raw))
-		}
-	}
-	switch {
-	case listen != nil && webroot != nil:
-		d.attrError(webroot, "Conflicting challenge settings",
-			"Set either listen (standalone server) or webroot, not both.")
-	case listen == nil && webroot == nil:
-		ch.Listen = DefaultListen
-	}
-	return ch
-}
-
 // domains evaluates, normalises and checks a certificate's domains.
-func (d *decoder) domains(a *hcl.Attribute, http bool) []string {
+func (d *decoder) domains(a *hcl.Attribute, challenge string) []string {
 	var names []string
 	if !d.eval(a, &names) {
 		return nil
@@ -423,12 +366,19 @@ func (d *decoder) domains(a *hcl.Attribute, http bool) []string {
 	var out []string
 	for i, raw := range names {
 		name := strings.ToLower(strings.TrimSuffix(raw, "."))
-		if net.ParseIP(name) == nil {
+		if ip := net.ParseIP(name); ip != nil {
+			if challenge == ChallengeDNS {
+				d.errorAt(ranges[i], "IP address needs http or tls-alpn challenge",
+					fmt.Sprintf("%q: IP addresses (RFC 8738) cannot be validated with the dns challenge.", raw))
+				continue
+			}
+			name = ip.String()
+		} else {
 			if err := checkDomain(name); err != nil {
 				d.errorAt(ranges[i], "Invalid domain name", fmt.Sprintf("%q: %s.", raw, err))
 				continue
 			}
-			if http && strings.HasPrefix(name, "*.") {
+			if challenge != ChallengeDNS && challenge != "" && strings.HasPrefix(name, "*.") {
 				d.errorAt(ranges[i], "Wildcard needs dns challenge",
 					fmt.Sprintf("%q: wildcard names need the dns challenge.", raw))
 				continue

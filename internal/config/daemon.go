@@ -83,7 +83,7 @@ func (d *decoder) duration(a *hcl.Attribute, dst *time.Duration, zeroOK bool) {
 	case t < 0 && zeroOK:
 		d.attrError(a, "Invalid "+a.Name, fmt.Sprintf("%q must not be negative.", s))
 	case t <= 0 && !zeroOK:
-		d.attrError(a, "Invalid "+a.Name, fmt.Sprintf("%q must be a duration greater than zero.", s))
+		d.attrError(a, "Invalid "+a.Name, fmt.Sprintf("%q is not a duration greater than zero.", s))
 	default:
 		*dst = t
 	}

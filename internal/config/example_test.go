@@ -23,17 +23,24 @@ func TestReferenceExampleParses(t *testing.T) {
 	fakeEnv(t, map[string]string{ // the secrets it reads with env()
 		"RENEWER_WEBHOOK_URL": "https://hooks.example.com/x", "RENEWER_WEBHOOK_AUTH": "Bearer x",
 		"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/x", "SMTP_PASSWORD": "x",
+		"CF_DNS_API_TOKEN": "token", "ZEROSSL_EAB_HMAC": "aG1hYy1rZXk",
 	})
 	cfg, err := Load(file)
 	if err != nil {
 		t.Fatalf("renewer.hcl.example: %v", err)
 	}
-	if len(cfg.Certificates) != 2 || cfg.ACME.Directory != LetsEncrypt || cfg.Certificates[0].Challenge.Webroot != webroot {
+	if len(cfg.Certificates) != 4 || cfg.ACME.Directory != LetsEncrypt || cfg.Certificates[0].Challenge.Webroot != webroot {
 		t.Errorf("unexpected decode: %+v", cfg)
 	}
 	if len(cfg.Watches) != 1 || len(cfg.Notifiers) != 3 || cfg.Metrics == nil || cfg.Notifiers[2].Email == nil ||
 		cfg.Certificates[0].WarnBefore != (RenewBefore{Fraction: 0.2}) {
 		t.Errorf("observability blocks: %+v", cfg)
+	}
+	if dns := cfg.Certificates[2].Challenge.DNS; dns == nil || dns.Provider != "cloudflare" || dns.Env["CF_DNS_API_TOKEN"] != "token" {
+		t.Errorf("dns challenge: %+v", dns)
+	}
+	if len(cfg.ACME.Fallback) != 1 || cfg.ACME.Fallback[0].EAB == nil || cfg.Certificates[3].Challenge.Type != ChallengeTLSALPN {
+		t.Errorf("fallback or tls-alpn: %+v", cfg)
 	}
 }
 

@@ -207,24 +207,6 @@ func validHostPort(s string) bool {
 	return err == nil && perr == nil && n >= 1 && n <= 65535
 }
 
-// positiveDuration decodes a duration attribute that must be > 0 into *dst.
-func (d *decoder) positiveDuration(a *hcl.Attribute, dst *time.Duration) bool {
-	var s string
-	if !d.eval(a, &s) {
-		return false
-	}
-	t, err := ParseDuration(s)
-	switch {
-	case err != nil:
-		d.attrError(a, "Invalid "+a.Name, err.Error()+".")
-	case t <= 0:
-		d.attrError(a, "Invalid "+a.Name, fmt.Sprintf("%q is not a duration greater than zero.", s))
-	default:
-		*dst = t
-		return true
-	}
-	return false
-}
 
 func (d *decoder) watch(b *hcl.Block) Watch {
 	c := d.content(b.Body, []string{"endpoint", "server_name", "warn_before", "critical_before", "ca_bundle"})
@@ -254,8 +236,8 @@ func (d *decoder) watch(b *hcl.Block) Watch {
 		w.ServerName = strings.ToLower(host)
 	}
 	warn, crit := c.Attributes["warn_before"], c.Attributes["critical_before"]
-	d.positiveDuration(warn, &w.WarnBefore)
-	d.positiveDuration(crit, &w.CriticalBefore)
+	d.duration(warn, &w.WarnBefore, false)
+	d.duration(crit, &w.CriticalBefore, false)
 	if w.CriticalBefore > w.WarnBefore {
 		a := crit
 		if a == nil {
@@ -277,20 +259,6 @@ func days(t time.Duration) string {
 	return t.String()
 }
 
-// caBundle decodes an optional path to a PEM file of roots.
-func (d *decoder) caBundle(a *hcl.Attribute) string {
-	if a == nil {
-		return ""
-	}
-	p, raw, ok := d.path(a)
-	if !ok {
-		return ""
-	}
-	if err := checkPEMCerts(p); err != nil {
-		d.attrError(a, "Invalid ca_bundle", fmt.Sprintf("ca_bundle %q %s.", raw, err))
-	}
-	return p
-}
 
 func (d *decoder) notify(b *hcl.Block) Notify {
 	c := d.content(b.Body, []string{"webhook", "headers", "slack", "on", "repeat"},
@@ -337,7 +305,7 @@ func (d *decoder) notify(b *hcl.Block) Notify {
 	if a := c.Attributes["on"]; a != nil {
 		n.On = d.notifyOn(a)
 	}
-	d.positiveDuration(c.Attributes["repeat"], &n.Repeat)
+	d.duration(c.Attributes["repeat"], &n.Repeat, false)
 	return n
 }
 

@@ -41,6 +41,9 @@ type ACME struct {
 	Email            string
 	AcceptTerms      bool   // accept_terms; must be true to register
 	CABundle         string // optional PEM file of roots trusted for the ACME server's TLS (path resolved)
+	EAB              *EAB   // external account binding for Directory, when the CA requires one
+	PreferredChain   string // issuer common name of the preferred alternate chain at Directory
+	Fallback         []CA   // CAs tried in order when Directory is unreachable, fails or rate-limits
 }
 
 // Certificate is one certificate "NAME" block with defaults applied.
@@ -52,6 +55,8 @@ type Certificate struct {
 	ARI         bool        // follow the CA's ACME Renewal Information when it offers it (default true)
 	WarnBefore  RenewBefore // expiring (notify) this long before expiry; default: see WarnAt
 	Challenge   Challenge
+	Profile     string   // ACME profile to order (draft-ietf-acme-profiles); empty: the CA's default
+	ReuseKey    bool     // keep the live private key across renewals
 	Install     *Install // nil when there is no install block
 	Hooks       []Hook   // in file order
 	DeclRange   hcl.Range
@@ -71,12 +76,13 @@ type RenewBefore struct {
 // IsDefault reports whether no explicit renew_before was configured.
 func (r RenewBefore) IsDefault() bool { return r.Duration == 0 && r.Fraction == 0 }
 
-// Challenge says how domain control is proven. Exactly one of Listen and
-// Webroot is set for Type "http".
+// Challenge says how domain control is proven. For Type "http" exactly one
+// of Listen and Webroot is set; "tls-alpn" sets Listen; "dns" sets DNS.
 type Challenge struct {
-	Type    string // "http"
-	Listen  string // standalone: host:port renewer listens on, e.g. ":80"
+	Type    string // "http", "dns" or "tls-alpn"
+	Listen  string // http standalone or tls-alpn: host:port renewer listens on, e.g. ":80"
 	Webroot string // webroot: directory; files go to <webroot>/.well-known/acme-challenge/
+	DNS     *DNS   // the dns challenge's settings (challenge.go)
 }
 
 // Install is an extra copy of the live files into a directory of the user's choice.

@@ -8,13 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"os/exec"
 	"sort"
 	"syscall"
 	"time"
 
 	"github.com/renewer/renewer/internal/config"
+	"github.com/renewer/renewer/internal/procenv"
 )
 
 // DefaultTimeout bounds a hook that sets no timeout of its own.
@@ -37,7 +37,8 @@ func Run(ctx context.Context, log *slog.Logger, h config.Hook, env map[string]st
 	defer cancel()
 
 	cmd := exec.CommandContext(ctx, h.Command[0], h.Command[1:]...)
-	cmd.Env = append(os.Environ(), envList(env)...)
+	// procenv: never while a certificate's DNS credentials are set.
+	cmd.Env = append(procenv.Environ(), envList(env)...)
 	cmd.Env = append(cmd.Env, envList(h.Env)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

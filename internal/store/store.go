@@ -85,6 +85,9 @@ type Bundle struct {
 	Cert  []byte // leaf certificate PEM
 	Chain []byte // issuer certificates PEM
 	Key   []byte // private key PEM
+	// Where it came from, recorded in meta.json (optional):
+	CA      string // ACME directory URL that issued it
+	Account string // account (accounts/<Account>) that ordered it
 }
 
 // Version is one installed certificate version; file fields are absolute paths.
@@ -104,6 +107,8 @@ type meta struct {
 	NotAfter    time.Time `json:"not_after"`
 	Domains     []string  `json:"domains"`
 	InstalledAt time.Time `json:"installed_at"`
+	CA          string    `json:"ca,omitempty"`
+	Account     string    `json:"account,omitempty"`
 }
 
 // validName rejects names that are not a single, non-hidden path element.
@@ -307,6 +312,8 @@ func writeVersion(dir, name string, domains []string, b Bundle, now, installedAt
 		NotAfter:    facts.NotAfter.UTC(),
 		Domains:     domains,
 		InstalledAt: installedAt,
+		CA:          b.CA,
+		Account:     b.Account,
 	}, "", "  ")
 	if err != nil {
 		return nil, err

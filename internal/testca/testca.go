@@ -42,6 +42,12 @@ type Options struct {
 	Profiles map[string]time.Duration
 	Env      []string  // extra environment for Pebble, e.g. PEBBLE_WFE_NONCEREJECT=50
 	Log      io.Writer // output of both servers; nil means Dir/ca.log
+	// DNSServer, when set, is where Pebble resolves names (and looks up
+	// DNS-01 TXT records) instead of challtestsrv, e.g. a real Knot.
+	DNSServer string
+	// EAB, when set, makes external account binding required, with these
+	// key identifiers and base64url HMAC keys.
+	EAB map[string]string
 }
 
 // CA is a running Pebble with its challenge test server.
@@ -129,7 +135,8 @@ func start(ctx context.Context, o Options, pebbleBin, challBin string, logw io.W
 		"httpPort":                       httpPort,
 		"tlsPort":                        tlsPort,
 		"ocspResponderURL":               "",
-		"externalAccountBindingRequired": false,
+		"externalAccountBindingRequired": len(o.EAB) > 0,
+		"externalAccountMACKeys":         o.EAB,
 		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
 		"keyAlgorithm":                   "ecdsa",
 		"profiles":                       profiles,
@@ -162,7 +169,11 @@ func start(ctx context.Context, o Options, pebbleBin, challBin string, logw io.W
 		return nil, err
 	}
 	env := append([]string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_AUTHZREUSE=0"}, o.Env...)
-	pebble := exec.Command(pebbleBin, "-config", cfgFile, "-dnsserver", ca.DNSAddr)
+	dnsServer := ca.DNSAddr
+	if o.DNSServer != "" {
+		dnsServer = o.DNSServer
+	}
+	pebble := exec.Command(pebbleBin, "-config", cfgFile, "-dnsserver", dnsServer)
 	pebble.Dir = o.Dir
 	if err := ca.spawn(pebble, logw, env); err != nil {
 		ca.Stop()
@@ -238,6 +249,12 @@ func (c *CA) Stop() {
 // Roots returns the PEM of Pebble's current issuing root (what issued chains end at).
 func (c *CA) Roots() ([]byte, error) {
 	return c.get(c.Management + "/roots/0")
+}
+
+// Root returns the PEM of Pebble's root number i (0 is the default chain's;
+// PEBBLE_ALTERNATE_ROOTS=N adds 1..N).
+func (c *CA) Root(i int) ([]byte, error) {
+	return c.get(c.Management + "/roots/" + strconv.Itoa(i))
 }
 
 // Post sends a JSON body to Pebble's management API (e.g. "/set-renewal-info/").

@@ -23,9 +23,9 @@ certificate "both" {
   }
 }
 
-certificate "dns" {
+certificate "smtp" {
   domains = ["*.example.com"]
-  challenge "dns" {
+  challenge "smtp" {
     provider = "cloudflare"
   }
 }
