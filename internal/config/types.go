@@ -48,6 +48,7 @@ type Certificate struct {
 	Challenge   Challenge
 	Install     *Install // nil when there is no install block
 	Hooks       []Hook   // in file order
+	Verify      []Verify // endpoints checked after the hooks, in file order
 	DeclRange   hcl.Range
 }
 
@@ -71,11 +72,6 @@ type Challenge struct {
 	Type    string // "http"
 	Listen  string // standalone: host:port renewer listens on, e.g. ":80"
 	Webroot string // webroot: directory; files go to <webroot>/.well-known/acme-challenge/
-}
-
-// Install is an extra copy of the live files into a directory of the user's choice.
-type Install struct {
-	Dir string // cert.pem chain.pem fullchain.pem privkey.pem are written here
 }
 
 // Hook is a command run after a new certificate goes live.
