@@ -20,6 +20,7 @@ import (
 	"github.com/renewer/renewer/internal/hook"
 	"github.com/renewer/renewer/internal/plan"
 	"github.com/renewer/renewer/internal/store"
+	"github.com/renewer/renewer/internal/verify"
 )
 
 // DefaultConcurrency bounds how many certificates are obtained at once.
@@ -139,7 +140,7 @@ const (
 	Renewed  Action = "renewed"
 	Obtained Action = "obtained" // first issuance
 	DryRun   Action = "dry run ok"
-	Applied  Action = "hooks retried"
+	Applied  Action = "deploy retried" // install copies, hooks and verification redone for the live certificate
 	Failed   Action = "failed"
 )
 
@@ -152,7 +153,7 @@ type Result struct {
 	NotAfter time.Time
 	Version  string  // new live version, when one was installed
 	Err      error   // why the certificate was not renewed (nil when it was, or was not due)
-	HookErrs []error // hooks that failed after a successful install
+	HookErrs []error // deploy steps that failed after a successful install: install copies, hooks, verification
 }
 
 // OK reports whether the result needs no attention.
@@ -198,7 +199,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 
 	// Check, lock, check again: a concurrent `renew` or the daemon may have
 	// renewed it while we waited for the lock.
-	if in := a.Inspect(c); !o.Force && !in.Decision.Due && !a.hooksPending(in) {
+	if in := a.Inspect(c); !o.Force && !in.Decision.Due && !deployPending(in) {
 		res.Action, res.Decision = Skipped, in.Decision
 		return res
 	}
@@ -217,8 +218,8 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 		res.Decision = plan.Decision{Due: true, Reason: plan.Forced, At: a.now()}
 	}
 	if !res.Decision.Due {
-		if a.hooksPending(in) && !o.DryRun {
-			return a.retryHooks(ctx, log, c, in, res)
+		if deployPending(in) && !o.DryRun {
+			return a.retryDeploy(ctx, log, c, in, res)
 		}
 		res.Action = Skipped
 		return res
@@ -261,57 +262,94 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 
 	st := in.State
 	st.LastAttempt, st.LastSuccess, st.LastResult, st.LastError, st.Failures = a.now(), a.now(), string(res.Action), "", 0
-	st.InstalledSerial = facts.Serial
-	res.HookErrs = a.deploy(ctx, log, c, v, facts)
-	if len(res.HookErrs) == 0 {
-		st.AppliedSerial = facts.Serial
-	} else {
-		st.LastError = errors.Join(res.HookErrs...).Error()
-	}
+	st.InstalledSerial, st.DeployFailures = facts.Serial, 0
+	res.HookErrs = a.deploy(ctx, log, c, v, facts, &st)
 	if err := a.store.SaveState(c.Name, st); err != nil {
 		log.Error("could not save state", "err", err)
 	}
 	return res
 }
 
-// hooksPending: the live certificate was installed but its hooks have not all
-// succeeded yet (a failed reload, or a crash between install and hooks).
-func (a *Agent) hooksPending(in Inspection) bool {
-	return in.Facts != nil && (len(in.Cert.Hooks) > 0 || in.Cert.Install != nil) && in.State.AppliedSerial != in.Facts.Serial
+// HasDeploySteps reports whether c has anything to do after an install:
+// copies to an install target, hooks, or endpoints to verify.
+func HasDeploySteps(c config.Certificate) bool {
+	return c.Install != nil || len(c.Hooks) > 0 || len(c.Verify) > 0
 }
 
-// retryHooks deploys the live certificate again without obtaining a new one.
-func (a *Agent) retryHooks(ctx context.Context, log *slog.Logger, c config.Certificate, in Inspection, res Result) Result {
-	log.Info("retrying hooks for the live certificate", "serial", in.Facts.Serial)
+// deployPending: the live certificate was installed but not all of its
+// deploy steps have succeeded for it yet (a failed reload, a mismatch at an
+// endpoint, or a crash between install and hooks).
+func deployPending(in Inspection) bool {
+	return in.Facts != nil && HasDeploySteps(in.Cert) && in.State.AppliedSerial != in.Facts.Serial
+}
+
+// retryDeploy deploys the live certificate again without obtaining a new one.
+func (a *Agent) retryDeploy(ctx context.Context, log *slog.Logger, c config.Certificate, in Inspection, res Result) Result {
+	log.Info("deploy of the live certificate not yet applied; retrying", "serial", in.Facts.Serial)
 	res.Action, res.Serial, res.NotAfter, res.Version = Applied, in.Facts.Serial, in.Facts.NotAfter, in.Live.ID
-	res.HookErrs = a.deploy(ctx, log, c, in.Live, in.Facts)
 	st := in.State
 	st.LastAttempt = a.now()
-	if len(res.HookErrs) == 0 {
-		st.AppliedSerial, st.LastError = in.Facts.Serial, ""
-	} else {
-		st.LastError = errors.Join(res.HookErrs...).Error()
-	}
+	res.HookErrs = a.deploy(ctx, log, c, in.Live, in.Facts, &st)
 	if err := a.store.SaveState(c.Name, st); err != nil {
 		log.Error("could not save state", "err", err)
 	}
 	return res
 }
 
-// deploy copies the live files to the install directory, then runs every
-// hook in order, collecting every error. Nothing here undoes the install.
-func (a *Agent) deploy(ctx context.Context, log *slog.Logger, c config.Certificate, v *store.Version, f *certinfo.Facts) []error {
-	var errs []error
-	if c.Install != nil {
-		if err := store.CopyTo(v, c.Install.Dir); err != nil {
-			errs = append(errs, fmt.Errorf("install to %s: %w", c.Install.Dir, err))
-			log.Error("install copy failed", "dir", c.Install.Dir, "err", err)
+// deploy puts version v (whose facts are f) into service: it writes the
+// install target, then runs every hook in order, then checks every verify
+// endpoint, and records the outcome in st. A step runs only when the steps
+// before it succeeded: hooks do not reload files that were not written, and
+// an endpoint is not checked after a failed reload. The certificate counts
+// as applied (st.AppliedSerial) only when every step succeeded; then, and
+// only then, the last error is cleared. Nothing here undoes the install.
+func (a *Agent) deploy(ctx context.Context, log *slog.Logger, c config.Certificate, v *store.Version, f *certinfo.Facts, st *store.State) []error {
+	errs := a.deploySteps(ctx, log, c, v, f)
+	if len(errs) == 0 {
+		if len(c.Verify) > 0 {
+			st.VerifiedSerial = f.Serial
 		}
+		if HasDeploySteps(c) {
+			log.Info("certificate applied", "serial", f.Serial)
+		}
+		st.AppliedSerial, st.LastError, st.DeployFailures = f.Serial, "", 0
+		return nil
 	}
+	st.LastError = "not applied: " + errors.Join(errs...).Error()
+	st.DeployFailures++
+	log.Error("certificate not applied; the deploy is retried on the next run", "serial", f.Serial, "failures", st.DeployFailures)
+	return errs
+}
+
+func (a *Agent) deploySteps(ctx context.Context, log *slog.Logger, c config.Certificate, v *store.Version, f *certinfo.Facts) []error {
+	if in := c.Install; in != nil {
+		t := store.Target{
+			Dir: in.Dir, HAProxyBundle: in.HAProxyBundle,
+			Chown: in.UID >= 0 || in.GID >= 0, UID: in.UID, GID: in.GID,
+			CertMode: in.CertMode, KeyMode: in.KeyMode,
+		}
+		if err := store.WriteTarget(v, t); err != nil {
+			log.Error("install failed", "dir", in.Dir, "haproxy_bundle", in.HAProxyBundle, "err", err)
+			return []error{fmt.Errorf("install: %w", err)}
+		}
+		log.Info("installed", "dir", in.Dir, "haproxy_bundle", in.HAProxyBundle)
+	}
+	var errs []error
 	env := HookEnv(c, v, f)
 	for _, h := range c.Hooks {
 		if err := hook.Run(ctx, log, h, env); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		if len(c.Verify) > 0 {
+			log.Warn("served certificate not verified: a hook failed")
+		}
+		return errs
+	}
+	for _, vb := range c.Verify {
+		if err := verify.Wait(ctx, log, vb, f.Leaf); err != nil {
+			errs = append(errs, fmt.Errorf("verify %s: %w", vb.Endpoint, err))
 		}
 	}
 	return errs
@@ -319,7 +357,7 @@ func (a *Agent) deploy(ctx context.Context, log *slog.Logger, c config.Certifica
 
 // HookEnv is the RENEWER_* environment a hook sees.
 func HookEnv(c config.Certificate, v *store.Version, f *certinfo.Facts) map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"RENEWER_NAME":      c.Name,
 		"RENEWER_DOMAINS":   strings.Join(c.Domains, " "),
 		"RENEWER_CERT":      v.Cert,
@@ -330,6 +368,15 @@ func HookEnv(c config.Certificate, v *store.Version, f *certinfo.Facts) map[stri
 		"RENEWER_SERIAL":    f.Serial,
 		"RENEWER_NOT_AFTER": f.NotAfter.UTC().Format(time.RFC3339),
 	}
+	if c.Install != nil {
+		if c.Install.Dir != "" {
+			env["RENEWER_INSTALL_DIR"] = c.Install.Dir
+		}
+		if c.Install.HAProxyBundle != "" {
+			env["RENEWER_HAPROXY_BUNDLE"] = c.Install.HAProxyBundle
+		}
+	}
+	return env
 }
 
 func (a *Agent) fail(log *slog.Logger, c config.Certificate, res Result, dryRun bool, err error) Result {
