@@ -89,6 +89,7 @@ func init() {
 		{"plan", "[NAME...]", "show what would be renewed, when, and why", cmdPlan},
 		{"validate", "", "check the configuration and print every problem with file:line:column", cmdValidate},
 		{"inspect", "[NAME...] | --cert FILE [--key FILE]", "show the facts of installed certificates or of any PEM files", cmdInspect},
+		{"import", importArgs, "write a configuration for certbot's lineages (default /etc/letsencrypt) and adopt their certificates", cmdImport},
 		{"version", "", "print the version", cmdVersion},
 	}
 }

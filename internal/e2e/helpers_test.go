@@ -106,6 +106,20 @@ func served(t *testing.T, addr, name string) string {
 	return ""
 }
 
+// waitServed waits (10s at most) until addr serves the serial want for SNI
+// name, as after a reload that renewer did not verify; it returns what is
+// served last.
+func waitServed(t *testing.T, addr, name, want string) string {
+	t.Helper()
+	got := ""
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if got = served(t, addr, name); got == want {
+			break
+		}
+	}
+	return got
+}
+
 // serialOf reads a PEM certificate file's leaf serial.
 func serialOf(t *testing.T, path string) string {
 	t.Helper()
