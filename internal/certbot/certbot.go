@@ -39,7 +39,7 @@ var sectionRE = regexp.MustCompile(`^(\[+)\s*([^\]]*?)\s*(\]+)$`)
 
 // ParseConf reads configobj text as certbot writes it: "key = value" lines,
 // [section] and [[subsection]] headers, # comments, values optionally
-// quoted ('…', "…", ”'…”' or """…""" on one line).
+// quoted with single, double or tripled quotes on one line).
 func ParseConf(data string) (*Conf, error) {
 	c := &Conf{Top: map[string]string{}, Sections: map[string]map[string]string{}}
 	cur := c.Top
