@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,9 +117,7 @@ func cmdImport(ctx context.Context, e *env, g *globals, args []string) int {
 
 // adopt copies each lineage's current certificate into the storage; it
 // returns how many could not be adopted.
-func adopt(ctx context.Context, report, stderr io.Writer, storagePath string, lineages []certbot.Lineage, log interface {
-	Info(string, ...any)
-}) int {
+func adopt(ctx context.Context, report, stderr io.Writer, storagePath string, lineages []certbot.Lineage, log *slog.Logger) int {
 	st, err := store.Open(storagePath, config.DefaultKeepVersions)
 	if err != nil {
 		fmt.Fprintf(stderr, "renewer import certbot: %v\n", err)
