@@ -27,6 +27,11 @@ func TestReferenceExampleParses(t *testing.T) {
 	if len(cfg.Certificates) != 2 || cfg.ACME.Directory != LetsEncrypt || cfg.Certificates[0].Challenge.Webroot != webroot {
 		t.Errorf("unexpected decode: %+v", cfg)
 	}
+	www, api := cfg.Certificates[0], cfg.Certificates[1]
+	if www.Install == nil || www.Install.UID != 0 || www.Install.KeyMode != 0o600 || len(www.Verify) != 1 ||
+		api.Install == nil || api.Install.HAProxyBundle == "" || len(api.Verify) != 1 || api.Verify[0].ServerName != "api.example.com" {
+		t.Errorf("install/verify decode: %+v %+v", www, api)
+	}
 }
 
 // The demo's config parses with the variables make demo sets.
