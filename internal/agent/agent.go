@@ -328,11 +328,18 @@ func (a *Agent) deploySteps(ctx context.Context, log *slog.Logger, c config.Cert
 			Chown: in.UID >= 0 || in.GID >= 0, UID: in.UID, GID: in.GID,
 			CertMode: in.CertMode, KeyMode: in.KeyMode,
 		}
+		var where []any
+		if in.Dir != "" {
+			where = append(where, "dir", in.Dir)
+		}
+		if in.HAProxyBundle != "" {
+			where = append(where, "haproxy_bundle", in.HAProxyBundle)
+		}
 		if err := store.WriteTarget(v, t); err != nil {
-			log.Error("install failed", "dir", in.Dir, "haproxy_bundle", in.HAProxyBundle, "err", err)
+			log.Error("install failed", append(where, "err", err)...)
 			return []error{fmt.Errorf("install: %w", err)}
 		}
-		log.Info("installed", "dir", in.Dir, "haproxy_bundle", in.HAProxyBundle)
+		log.Info("installed", where...)
 	}
 	var errs []error
 	env := HookEnv(c, v, f)

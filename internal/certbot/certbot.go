@@ -118,10 +118,12 @@ func (l *Lineage) LiveDir() string {
 	return d
 }
 
-// Problem is a lineage or file that could not be read.
+// Problem is a lineage or file that could not be read, or (Warn) one that
+// was skipped on purpose.
 type Problem struct {
 	Name string // lineage name, or "" for the directory as a whole
 	Err  error
+	Warn bool // skipped, not failed: e.g. a live/ directory certbot does not renew either
 }
 
 func (p Problem) Error() string {
@@ -162,8 +164,8 @@ func Read(dir string) ([]Lineage, []Problem, error) {
 	if entries, err := os.ReadDir(filepath.Join(dir, "live")); err == nil {
 		for _, e := range entries {
 			if e.IsDir() && !seen[e.Name()] {
-				problems = append(problems, Problem{Name: e.Name(), Err: fmt.Errorf(
-					"live/%s has no renewal/%s.conf; skipped", e.Name(), e.Name())})
+				problems = append(problems, Problem{Name: e.Name(), Warn: true, Err: fmt.Errorf(
+					"live/%s has no renewal/%s.conf (certbot does not renew it either); skipped", e.Name(), e.Name())})
 			}
 		}
 	}

@@ -136,7 +136,7 @@ func TestGenerate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ls) != 3 || len(problems) != 2 || problems[0].Name != "broken" || problems[1].Name != "orphan" {
+	if len(ls) != 3 || len(problems) != 2 || problems[0].Name != "broken" || problems[0].Warn || problems[1].Name != "orphan" || !problems[1].Warn {
 		t.Fatalf("lineages %d, problems %v", len(ls), problems)
 	}
 	hooks, err := ReadHooks(dir)

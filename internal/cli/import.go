@@ -76,7 +76,13 @@ func cmdImport(ctx context.Context, e *env, g *globals, args []string) int {
 		problems = append(problems, certbot.Problem{Err: fmt.Errorf("renewal-hooks: %w", err)})
 	}
 	gen := certbot.Generate(lineages, hooks, certbot.Options{Dir: dir, Storage: storagePath, Email: *email, CABundle: *caBundle})
+	failed := 0
 	for _, p := range problems {
+		if p.Warn {
+			fmt.Fprintf(e.stderr, "renewer import certbot: warning: %v\n", p)
+			continue
+		}
+		failed++
 		fmt.Fprintf(e.stderr, "renewer import certbot: ERROR: %v\n", p)
 	}
 	for _, w := range gen.Warnings {
@@ -100,7 +106,6 @@ func cmdImport(ctx context.Context, e *env, g *globals, args []string) int {
 		fmt.Fprintf(e.stderr, "renewer import certbot: the configuration needs editing before renewer can use it:\n%v\n", err)
 	}
 
-	failed := len(problems)
 	if !*noAdopt && len(lineages) > 0 {
 		failed += adopt(ctx, report, e.stderr, storagePath, lineages, log.With("cmd", "import"))
 	}
