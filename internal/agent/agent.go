@@ -199,7 +199,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 
 	// Check, lock, check again: a concurrent `renew` or the daemon may have
 	// renewed it while we waited for the lock.
-	if in := a.Inspect(c); !o.Force && !in.Decision.Due && !deployPending(in) {
+	if in := a.Inspect(c); !o.Force && !in.Decision.Due && !a.hooksPending(in) {
 		res.Action, res.Decision = Skipped, in.Decision
 		return res
 	}
@@ -218,8 +218,8 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 		res.Decision = plan.Decision{Due: true, Reason: plan.Forced, At: a.now()}
 	}
 	if !res.Decision.Due {
-		if deployPending(in) && !o.DryRun {
-			return a.retryDeploy(ctx, log, c, in, res)
+		if a.hooksPending(in) && !o.DryRun {
+			return a.retryHooks(ctx, log, c, in, res)
 		}
 		res.Action = Skipped
 		return res
@@ -262,12 +262,27 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 
 	st := in.State
 	st.LastAttempt, st.LastSuccess, st.LastResult, st.LastError, st.Failures = a.now(), a.now(), string(res.Action), "", 0
-	st.InstalledSerial, st.DeployFailures = facts.Serial, 0
-	res.HookErrs = a.deploy(ctx, log, c, v, facts, &st)
+	st.InstalledSerial = facts.Serial
+	res.HookErrs = a.deploy(ctx, log, c, v, facts)
+	a.recordDeploy(log, &st, facts, res.HookErrs)
 	if err := a.store.SaveState(c.Name, st); err != nil {
 		log.Error("could not save state", "err", err)
 	}
 	return res
+}
+
+// recordDeploy notes the outcome of deploying the live certificate: applied
+// only when every deploy step (install copies, hooks, verification)
+// succeeded for its serial; else a failure, retried on the next run without
+// a new certificate, and shown by status until then.
+func (a *Agent) recordDeploy(log *slog.Logger, st *store.State, f *certinfo.Facts, errs []error) {
+	if len(errs) == 0 {
+		st.AppliedSerial, st.LastError, st.Failures = f.Serial, "", 0
+		return
+	}
+	st.LastError = "not applied: " + errors.Join(errs...).Error()
+	st.Failures++
+	log.Error("certificate not applied; the deploy is retried on the next run", "serial", f.Serial, "failures", st.Failures)
 }
 
 // HasDeploySteps reports whether c has anything to do after an install:
@@ -276,20 +291,21 @@ func HasDeploySteps(c config.Certificate) bool {
 	return c.Install != nil || len(c.Hooks) > 0 || len(c.Verify) > 0
 }
 
-// deployPending: the live certificate was installed but not all of its
-// deploy steps have succeeded for it yet (a failed reload, a mismatch at an
-// endpoint, or a crash between install and hooks).
-func deployPending(in Inspection) bool {
+// hooksPending: the live certificate was installed but not all of its
+// deploy steps (install copies, hooks, verification) have succeeded for it
+// yet: a failed reload, a mismatch at an endpoint, or a crash in between.
+func (a *Agent) hooksPending(in Inspection) bool {
 	return in.Facts != nil && HasDeploySteps(in.Cert) && in.State.AppliedSerial != in.Facts.Serial
 }
 
-// retryDeploy deploys the live certificate again without obtaining a new one.
-func (a *Agent) retryDeploy(ctx context.Context, log *slog.Logger, c config.Certificate, in Inspection, res Result) Result {
+// retryHooks deploys the live certificate again without obtaining a new one.
+func (a *Agent) retryHooks(ctx context.Context, log *slog.Logger, c config.Certificate, in Inspection, res Result) Result {
 	log.Info("deploy of the live certificate not yet applied; retrying", "serial", in.Facts.Serial)
 	res.Action, res.Serial, res.NotAfter, res.Version = Applied, in.Facts.Serial, in.Facts.NotAfter, in.Live.ID
+	res.HookErrs = a.deploy(ctx, log, c, in.Live, in.Facts)
 	st := in.State
 	st.LastAttempt = a.now()
-	res.HookErrs = a.deploy(ctx, log, c, in.Live, in.Facts, &st)
+	a.recordDeploy(log, &st, in.Facts, res.HookErrs)
 	if err := a.store.SaveState(c.Name, st); err != nil {
 		log.Error("could not save state", "err", err)
 	}
@@ -298,26 +314,14 @@ func (a *Agent) retryDeploy(ctx context.Context, log *slog.Logger, c config.Cert
 
 // deploy puts version v (whose facts are f) into service: it writes the
 // install target, then runs every hook in order, then checks every verify
-// endpoint, and records the outcome in st. A step runs only when the steps
-// before it succeeded: hooks do not reload files that were not written, and
-// an endpoint is not checked after a failed reload. The certificate counts
-// as applied (st.AppliedSerial) only when every step succeeded; then, and
-// only then, the last error is cleared. Nothing here undoes the install.
-func (a *Agent) deploy(ctx context.Context, log *slog.Logger, c config.Certificate, v *store.Version, f *certinfo.Facts, st *store.State) []error {
+// endpoint. A step runs only when the steps before it succeeded: hooks do
+// not reload files that were not written, and an endpoint is not checked
+// after a failed reload. Nothing here undoes the install.
+func (a *Agent) deploy(ctx context.Context, log *slog.Logger, c config.Certificate, v *store.Version, f *certinfo.Facts) []error {
 	errs := a.deploySteps(ctx, log, c, v, f)
-	if len(errs) == 0 {
-		if len(c.Verify) > 0 {
-			st.VerifiedSerial = f.Serial
-		}
-		if HasDeploySteps(c) {
-			log.Info("certificate applied", "serial", f.Serial)
-		}
-		st.AppliedSerial, st.LastError, st.DeployFailures = f.Serial, "", 0
-		return nil
+	if len(errs) == 0 && HasDeploySteps(c) {
+		log.Info("certificate applied", "serial", f.Serial)
 	}
-	st.LastError = "not applied: " + errors.Join(errs...).Error()
-	st.DeployFailures++
-	log.Error("certificate not applied; the deploy is retried on the next run", "serial", f.Serial, "failures", st.DeployFailures)
 	return errs
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/certinfo/certtest"
@@ -90,12 +91,12 @@ certificate "v" {
 		t.Fatalf("verify error: %v", r.HookErrs[0])
 	}
 	st, _ := a.Store().LoadState("v")
-	if st.AppliedSerial != "" || st.VerifiedSerial != "" || st.InstalledSerial != r.Serial || st.DeployFailures != 1 ||
+	if st.AppliedSerial != "" || st.InstalledSerial != r.Serial || st.Failures != 1 ||
 		!strings.HasPrefix(st.LastError, "not applied: verify "+addr) {
 		t.Fatalf("state after mismatch: %+v", st)
 	}
 	in := a.Inspect(a.cfg.Certificates[0])
-	if !deployPending(in) {
+	if !a.hooksPending(in) {
 		t.Error("deploy not pending after a mismatch")
 	}
 	// The install target was written before verification, with its modes.
@@ -108,12 +109,15 @@ certificate "v" {
 
 	// The server "reloads": it now serves the installed files.
 	serving.Store(installDir)
+	if !st.NextAttempt.IsZero() { // a failure backoff, where there is one, has passed
+		a.now = func() time.Time { return st.NextAttempt.Add(time.Second) }
+	}
 	res = pass(t, a, PassOptions{})
 	if res[0].Action != Applied || !res[0].OK() || res[0].Serial != r.Serial {
 		t.Fatalf("retry: %+v", res[0])
 	}
 	st, _ = a.Store().LoadState("v")
-	if st.AppliedSerial != r.Serial || st.VerifiedSerial != r.Serial || st.LastError != "" || st.DeployFailures != 0 {
+	if st.AppliedSerial != r.Serial || st.LastError != "" || st.Failures != 0 {
 		t.Fatalf("state after retry: %+v", st)
 	}
 	if res = pass(t, a, PassOptions{}); res[0].Action != Skipped {

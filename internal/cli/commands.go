@@ -140,8 +140,8 @@ func statusOf(in agent.Inspection, now time.Time) CertStatus {
 		cs.Serial, cs.Issuer, cs.NotBefore, cs.NotAfter, cs.DaysLeft = f.Serial, f.Issuer, f.NotBefore, f.NotAfter, &days
 		cs.Applied = in.State.AppliedSerial == f.Serial
 		cs.DeployPending = !cs.Applied && agent.HasDeploySteps(in.Cert)
-		if len(in.Cert.Verify) > 0 {
-			verified := in.State.VerifiedSerial == f.Serial
+		if len(in.Cert.Verify) > 0 { // verification is the last deploy step
+			verified := cs.Applied
 			cs.Verified = &verified
 		}
 	}

@@ -71,7 +71,7 @@ certificate "www" {
 	if code != cli.ExitOK || !strings.Contains(out, "www  obtained  serial "+first) || first == bootSerial {
 		t.Fatalf("first renew: exit %d\n%s", code, out)
 	}
-	if got := served(t, addr, "www.example.test"); got != first {
+	if got := waitServed(t, addr, "www.example.test", first); got != first {
 		t.Fatalf("haproxy serves %s, want %s", got, first)
 	}
 	code, out, _ = renewer(t, "--config", config, "renew", "--force")
@@ -79,7 +79,7 @@ certificate "www" {
 	if code != cli.ExitOK || !strings.Contains(out, "www  renewed  serial "+second) || second == first {
 		t.Fatalf("forced renew: exit %d\n%s", code, out)
 	}
-	if got := served(t, addr, "www.example.test"); got != second {
+	if got := waitServed(t, addr, "www.example.test", second); got != second {
 		t.Fatalf("haproxy serves %s, want %s", got, second)
 	}
 	if code, st := status(t, config, "www"); code != cli.ExitOK || !st.Applied || st.Verified == nil || !*st.Verified {

@@ -149,7 +149,7 @@ certificate "www" {
 		t.Fatalf("first renew: exit %d\n%s", code, out)
 	}
 	first := serialOf(t, filepath.Join(sslDir, "fullchain.pem"))
-	if got := served(t, n.addr, "www.example.test"); got != first || first == bootSerial {
+	if got := waitServed(t, n.addr, "www.example.test", first); got != first || first == bootSerial {
 		t.Fatalf("after first issuance nginx serves %s, want %s", got, first)
 	}
 
@@ -159,7 +159,7 @@ certificate "www" {
 	if code != cli.ExitOK || !strings.Contains(out, "renewed  serial "+second) || second == first {
 		t.Fatalf("forced renew: exit %d, installed %s (was %s)\n%s", code, second, first, out)
 	}
-	if got := served(t, n.addr, "www.example.test"); got != second {
+	if got := waitServed(t, n.addr, "www.example.test", second); got != second {
 		t.Fatalf("after renewal nginx serves %s, want %s", got, second)
 	}
 	if code, st := status(t, config, "www"); code != cli.ExitOK || !st.Applied || st.DeployPending ||
@@ -206,7 +206,7 @@ certificate "www" {
 	if got := serialOf(t, filepath.Join(sslDir, "fullchain.pem")); got != third {
 		t.Fatalf("the retry installed another certificate: %s, want %s", got, third)
 	}
-	if got := served(t, n.addr, "www.example.test"); got != third {
+	if got := waitServed(t, n.addr, "www.example.test", third); got != third {
 		t.Fatalf("nginx serves %s after the fix, want %s", got, third)
 	}
 	if code, st := status(t, config, "www"); code != cli.ExitOK || !st.Applied || st.DeployPending || st.LastError != "" {
@@ -233,7 +233,7 @@ certificate "www" {
 	if code, out, _ := renewer(t, "--config", config, "renew"); code != cli.ExitOK || !strings.Contains(out, "deploy retried  serial "+fourth) {
 		t.Fatalf("retry with the reload hook back: exit %d\n%s", code, out)
 	}
-	if got := served(t, n.addr, "www.example.test"); got != fourth {
+	if got := waitServed(t, n.addr, "www.example.test", fourth); got != fourth {
 		t.Fatalf("nginx serves %s, want %s", got, fourth)
 	}
 }

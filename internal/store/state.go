@@ -18,9 +18,7 @@ type State struct {
 	Failures        int       `json:"failures,omitempty"` // consecutive
 	NextAttempt     time.Time `json:"next_attempt,omitzero"`
 	InstalledSerial string    `json:"installed_serial,omitempty"`
-	AppliedSerial   string    `json:"applied_serial,omitempty"`  // install copies, hooks and verification all succeeded for this serial
-	VerifiedSerial  string    `json:"verified_serial,omitempty"` // every verify endpoint served this serial
-	DeployFailures  int       `json:"deploy_failures,omitempty"` // consecutive failed deploys of the installed serial
+	AppliedSerial   string    `json:"applied_serial,omitempty"` // hooks all succeeded for this serial
 }
 
 func (s *Store) statePath(name string) string {

@@ -26,6 +26,12 @@ const (
 	MaxInterval   = 2 * time.Second
 	// dialTimeout bounds one connection attempt.
 	dialTimeout = 5 * time.Second
+	// Stable is how many connections in a row must get the installed
+	// certificate: during a graceful reload old workers still accept
+	// connections for a moment (nginx's do), so one good answer proves little.
+	Stable = 3
+	// stableInterval separates the confirming connections.
+	stableInterval = 100 * time.Millisecond
 )
 
 // MismatchError says an endpoint serves another certificate than the installed one.
@@ -66,9 +72,10 @@ func Served(ctx context.Context, endpoint, serverName string) (*x509.Certificate
 	return certs[0], nil
 }
 
-// Wait checks v's endpoint until it serves want or v.Timeout has passed,
-// retrying on connection errors and on a different certificate (a reload
-// may take a moment to reach every worker). The error is the last
+// Wait checks v's endpoint until it serves want on Stable connections in a
+// row, or v.Timeout has passed, retrying on connection errors and on a
+// different certificate (a reload takes a moment to reach every worker, and
+// old workers may answer meanwhile). The error is the last
 // attempt's: a *MismatchError when the endpoint answered with another
 // certificate.
 func Wait(ctx context.Context, log *slog.Logger, v config.Verify, want *x509.Certificate) error {
@@ -82,6 +89,7 @@ func Wait(ctx context.Context, log *slog.Logger, v config.Verify, want *x509.Cer
 	interval := FirstInterval
 	start := time.Now()
 	var last error
+	matches := 0
 	for attempt := 1; ; attempt++ {
 		got, err := Served(ctx, v.Endpoint, v.ServerName)
 		if err != nil && ctx.Err() != nil && last != nil {
@@ -89,13 +97,24 @@ func Wait(ctx context.Context, log *slog.Logger, v config.Verify, want *x509.Cer
 		}
 		if err == nil {
 			if bytes.Equal(got.Raw, want.Raw) {
-				log.Info("served certificate verified", "endpoint", v.Endpoint, "server_name", v.ServerName,
-					"serial", wantSerial, "attempts", attempt, "took", time.Since(start).Round(time.Millisecond))
-				return nil
+				if matches++; matches >= Stable {
+					log.Info("served certificate verified", "endpoint", v.Endpoint, "server_name", v.ServerName,
+						"serial", wantSerial, "attempts", attempt, "took", time.Since(start).Round(time.Millisecond))
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					// A deadline in the middle of confirming: not proven.
+					err = fmt.Errorf("served on %d of %d connections in a row before the deadline", matches, Stable)
+				case <-time.After(stableInterval):
+					continue
+				}
+			} else {
+				err = &MismatchError{Endpoint: v.Endpoint, ServerName: v.ServerName,
+					Want: wantSerial, Got: got.SerialNumber.Text(16), GotNotAfter: got.NotAfter}
 			}
-			err = &MismatchError{Endpoint: v.Endpoint, ServerName: v.ServerName,
-				Want: wantSerial, Got: got.SerialNumber.Text(16), GotNotAfter: got.NotAfter}
 		}
+		matches = 0
 		last = err
 		log.Debug("served certificate not (yet) the installed one", "endpoint", v.Endpoint, "attempt", attempt, "err", err)
 		select {

@@ -20,9 +20,11 @@ import (
 // server is a real TLS server on loopback whose certificate can be swapped,
 // like a web server that reloads. It records the SNI names it saw.
 type server struct {
-	addr string
-	cert atomic.Pointer[tls.Certificate]
-	sni  atomic.Value
+	addr      string
+	cert      atomic.Pointer[tls.Certificate]
+	alternate atomic.Pointer[tls.Certificate] // when set, every other handshake gets it
+	n         atomic.Int64
+	sni       atomic.Value
 }
 
 func newServer(t *testing.T, c *tls.Certificate) *server {
@@ -32,6 +34,9 @@ func newServer(t *testing.T, c *tls.Certificate) *server {
 	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
 		GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			s.sni.Store(h.ServerName)
+			if alt := s.alternate.Load(); alt != nil && s.n.Add(1)%2 == 0 {
+				return alt, nil
+			}
 			return s.cert.Load(), nil
 		},
 	})
@@ -145,5 +150,24 @@ func TestWaitNothingListening(t *testing.T) {
 	err = Wait(context.Background(), quiet, config.Verify{Endpoint: addr, ServerName: "a.example.test", Timeout: 600 * time.Millisecond}, leaf)
 	if err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// During a graceful reload old workers still answer for a moment: a server
+// that answers with the old and the new certificate in turn is not
+// verified until it serves only the new one.
+func TestWaitNeedsStableAnswers(t *testing.T) {
+	oldC, _ := keyPair(t, "a.example.test")
+	newC, newLeaf := keyPair(t, "a.example.test")
+	s := newServer(t, newC)
+	s.alternate.Store(oldC) // every other handshake gets the old certificate
+	time.AfterFunc(time.Second, func() { s.alternate.Store(nil) })
+	start := time.Now()
+	v := config.Verify{Endpoint: s.addr, ServerName: "a.example.test", Timeout: 10 * time.Second}
+	if err := Wait(context.Background(), quiet, v, newLeaf); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("verified after %s while the server still answered with both", took)
 	}
 }
