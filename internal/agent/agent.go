@@ -264,7 +264,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 	st.LastAttempt, st.LastSuccess, st.LastResult, st.LastError, st.Failures = a.now(), a.now(), string(res.Action), "", 0
 	st.InstalledSerial = facts.Serial
 	res.HookErrs = a.deploy(ctx, log, c, v, facts)
-	a.recordDeploy(log, &st, facts, res.HookErrs)
+	a.recordDeploy(&st, facts, res.HookErrs)
 	if err := a.store.SaveState(c.Name, st); err != nil {
 		log.Error("could not save state", "err", err)
 	}
@@ -275,14 +275,13 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 // only when every deploy step (install copies, hooks, verification)
 // succeeded for its serial; else a failure, retried on the next run without
 // a new certificate, and shown by status until then.
-func (a *Agent) recordDeploy(log *slog.Logger, st *store.State, f *certinfo.Facts, errs []error) {
+func (a *Agent) recordDeploy(st *store.State, f *certinfo.Facts, errs []error) {
 	if len(errs) == 0 {
 		st.AppliedSerial, st.LastError, st.Failures = f.Serial, "", 0
 		return
 	}
 	st.LastError = "not applied: " + errors.Join(errs...).Error()
 	st.Failures++
-	log.Error("certificate not applied; the deploy is retried on the next run", "serial", f.Serial, "failures", st.Failures)
 }
 
 // HasDeploySteps reports whether c has anything to do after an install:
@@ -305,7 +304,7 @@ func (a *Agent) retryHooks(ctx context.Context, log *slog.Logger, c config.Certi
 	res.HookErrs = a.deploy(ctx, log, c, in.Live, in.Facts)
 	st := in.State
 	st.LastAttempt = a.now()
-	a.recordDeploy(log, &st, in.Facts, res.HookErrs)
+	a.recordDeploy(&st, in.Facts, res.HookErrs)
 	if err := a.store.SaveState(c.Name, st); err != nil {
 		log.Error("could not save state", "err", err)
 	}
@@ -319,7 +318,10 @@ func (a *Agent) retryHooks(ctx context.Context, log *slog.Logger, c config.Certi
 // after a failed reload. Nothing here undoes the install.
 func (a *Agent) deploy(ctx context.Context, log *slog.Logger, c config.Certificate, v *store.Version, f *certinfo.Facts) []error {
 	errs := a.deploySteps(ctx, log, c, v, f)
-	if len(errs) == 0 && HasDeploySteps(c) {
+	switch {
+	case len(errs) > 0:
+		log.Error("certificate not applied; the deploy is retried on the next run", "serial", f.Serial)
+	case HasDeploySteps(c):
 		log.Info("certificate applied", "serial", f.Serial)
 	}
 	return errs
