@@ -209,7 +209,7 @@ func TestAdopt(t *testing.T) {
 		t.Fatalf("live %v %v", live, err)
 	}
 	s, _ := st.LoadState("a")
-	if s.AppliedSerial != ls[0].Facts.Serial || s.InstalledSerial != ls[0].Facts.Serial {
+	if s.AppliedSerial != ls[0].Facts.Serial || s.InstalledSerial != ls[0].Facts.Serial || s.AdoptedSerial != ls[0].Facts.Serial {
 		t.Errorf("state %+v", s)
 	}
 	if _, err := Adopt(context.Background(), st, ls[0], time.Now()); !errors.Is(err, ErrManaged) {

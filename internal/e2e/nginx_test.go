@@ -190,7 +190,9 @@ certificate "www" {
 	}
 
 	// Still broken: the next run retries the deploy, with no new certificate.
-	code, out, _ = renewer(t, "--config", config, "renew")
+	// The retries name the certificate, as an operator who just fixed the
+	// server would.
+	code, out, _ = renewer(t, "--config", config, "renew", "www")
 	if code != cli.ExitFailure || !strings.Contains(out, "deploy retried  serial "+third) || !strings.Contains(out, "NOT APPLIED") {
 		t.Fatalf("retry while broken: exit %d\n%s", code, out)
 	}
@@ -199,7 +201,7 @@ certificate "www" {
 	if err := os.Remove(broken); err != nil {
 		t.Fatal(err)
 	}
-	code, out, _ = renewer(t, "--config", config, "renew")
+	code, out, _ = renewer(t, "--config", config, "renew", "www")
 	if code != cli.ExitOK || !strings.Contains(out, "deploy retried  serial "+third) || strings.Contains(out, "NOT APPLIED") {
 		t.Fatalf("retry after the fix: exit %d\n%s", code, out)
 	}
@@ -230,7 +232,7 @@ certificate "www" {
 		t.Fatalf("status after a verify mismatch: exit %d %+v", code, st)
 	}
 	writeConfig(n.hookArgv(t))
-	if code, out, _ := renewer(t, "--config", config, "renew"); code != cli.ExitOK || !strings.Contains(out, "deploy retried  serial "+fourth) {
+	if code, out, _ := renewer(t, "--config", config, "renew", "www"); code != cli.ExitOK || !strings.Contains(out, "deploy retried  serial "+fourth) {
 		t.Fatalf("retry with the reload hook back: exit %d\n%s", code, out)
 	}
 	if got := waitServed(t, n.addr, "www.example.test", fourth); got != fourth {

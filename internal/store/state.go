@@ -19,6 +19,10 @@ type State struct {
 	NextAttempt     time.Time `json:"next_attempt,omitzero"`
 	InstalledSerial string    `json:"installed_serial,omitempty"`
 	AppliedSerial   string    `json:"applied_serial,omitempty"` // hooks all succeeded for this serial
+	// AdoptedSerial: this serial was adopted from another client (renewer
+	// import certbot), so another ACME account ordered it; an ARI
+	// "replaces" naming it would be refused by the CA.
+	AdoptedSerial string `json:"adopted_serial,omitempty"`
 }
 
 func (s *Store) statePath(name string) string {
