@@ -23,6 +23,7 @@ import (
 	"github.com/renewer/renewer/internal/plan"
 	"github.com/renewer/renewer/internal/schedule"
 	"github.com/renewer/renewer/internal/store"
+	"github.com/renewer/renewer/internal/verify"
 )
 
 // Agent works on one configuration.
@@ -175,7 +176,7 @@ const (
 	Renewed  Action = "renewed"
 	Obtained Action = "obtained" // first issuance
 	DryRun   Action = "dry run ok"
-	Applied  Action = "hooks retried"
+	Applied  Action = "deploy retried" // install copies, hooks and verification redone for the live certificate
 	Failed   Action = "failed"
 	Waiting  Action = "backing off" // failed before; next attempt not yet
 	Stopped  Action = "not started" // the daemon is shutting down
@@ -190,7 +191,7 @@ type Result struct {
 	NotAfter time.Time
 	Version  string  // new live version, when one was installed
 	Err      error   // why the certificate was not renewed (nil when it was, or was not due)
-	HookErrs []error // hooks that failed after a successful install
+	HookErrs []error // deploy steps that failed after a successful install: install copies, hooks, verification
 }
 
 // OK reports whether the result needs no attention.
@@ -200,7 +201,7 @@ func (r Result) OK() bool { return r.Err == nil && len(r.HookErrs) == 0 }
 type PassOptions struct {
 	Force  bool     // renew even when not due, and even while backing off
 	DryRun bool     // obtain from the staging twin, install nothing, run no hooks
-	Names  []string // only these certificates (all when empty)
+	Names  []string // only these certificates (all when empty); naming them also skips a backoff
 	NewKey bool     // never reuse the live key (after a revocation for key compromise)
 	// Stop, when closed, means start no further certificate; those already
 	// under way finish (or end with the context).
@@ -258,7 +259,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOption
 	if in := a.Inspect(c); !o.Force && !in.Decision.Due && !a.hooksPending(in) {
 		res.Action, res.Decision = Skipped, in.Decision
 		return res
-	} else if !o.Force && in.State.NextAttempt.After(a.now()) {
+	} else if !o.Force && len(o.Names) == 0 && in.State.NextAttempt.After(a.now()) {
 		res.Action, res.Decision = Waiting, in.Decision
 		res.Err = fmt.Errorf("backing off until %s after %d %s: %s", in.State.NextAttempt.UTC().Format(time.RFC3339),
 			in.State.Failures, plural(in.State.Failures, "failure"), in.State.LastError)
@@ -358,27 +359,35 @@ func (a *Agent) checkNotDueAtOnce(log *slog.Logger, c config.Certificate, f *cer
 }
 
 // recordDeploy notes the outcome of deploying the live certificate: applied
-// when every hook succeeded, else a failure that is retried with backoff
-// (without a new certificate).
+// only when every deploy step (install copies, hooks, verification)
+// succeeded for its serial; else a failure, retried with backoff without a
+// new certificate, and shown by status until then.
 func (a *Agent) recordDeploy(st *store.State, f *certinfo.Facts, errs []error) {
 	if len(errs) == 0 {
 		st.AppliedSerial, st.LastError, st.Failures, st.NextAttempt = f.Serial, "", 0, time.Time{}
 		return
 	}
-	st.LastError = errors.Join(errs...).Error()
+	st.LastError = "not applied: " + errors.Join(errs...).Error()
 	st.Failures++
 	st.NextAttempt = a.now().Add(a.backoff.Delay(st.Failures, a.now(), f.NotAfter, a.rnd()))
 }
 
-// hooksPending: the live certificate was installed but its hooks have not all
-// succeeded yet (a failed reload, or a crash between install and hooks).
+// HasDeploySteps reports whether c has anything to do after an install:
+// copies to an install target, hooks, or endpoints to verify.
+func HasDeploySteps(c config.Certificate) bool {
+	return c.Install != nil || len(c.Hooks) > 0 || len(c.Verify) > 0
+}
+
+// hooksPending: the live certificate was installed but not all of its
+// deploy steps (install copies, hooks, verification) have succeeded for it
+// yet: a failed reload, a mismatch at an endpoint, or a crash in between.
 func (a *Agent) hooksPending(in Inspection) bool {
-	return in.Facts != nil && (len(in.Cert.Hooks) > 0 || in.Cert.Install != nil) && in.State.AppliedSerial != in.Facts.Serial
+	return in.Facts != nil && HasDeploySteps(in.Cert) && in.State.AppliedSerial != in.Facts.Serial
 }
 
 // retryHooks deploys the live certificate again without obtaining a new one.
 func (a *Agent) retryHooks(ctx context.Context, log *slog.Logger, c config.Certificate, in Inspection, res Result) Result {
-	log.Info("retrying hooks for the live certificate", "serial", in.Facts.Serial)
+	log.Info("deploy of the live certificate not yet applied; retrying", "serial", in.Facts.Serial)
 	res.Action, res.Serial, res.NotAfter, res.Version = Applied, in.Facts.Serial, in.Facts.NotAfter, in.Live.ID
 	res.HookErrs = a.deploy(ctx, log, c, in.Live, in.Facts)
 	st := in.State
@@ -390,16 +399,43 @@ func (a *Agent) retryHooks(ctx context.Context, log *slog.Logger, c config.Certi
 	return res
 }
 
-// deploy copies the live files to the install directory, then runs every
-// hook in order, collecting every error. Nothing here undoes the install.
+// deploy puts version v (whose facts are f) into service: it writes the
+// install target, then runs every hook in order, then checks every verify
+// endpoint. A step runs only when the steps before it succeeded: hooks do
+// not reload files that were not written, and an endpoint is not checked
+// after a failed reload. Nothing here undoes the install.
 func (a *Agent) deploy(ctx context.Context, log *slog.Logger, c config.Certificate, v *store.Version, f *certinfo.Facts) []error {
-	var errs []error
-	if c.Install != nil {
-		if err := store.CopyTo(v, c.Install.Dir); err != nil {
-			errs = append(errs, fmt.Errorf("install to %s: %w", c.Install.Dir, err))
-			log.Error("install copy failed", "dir", c.Install.Dir, "err", err)
-		}
+	errs := a.deploySteps(ctx, log, c, v, f)
+	switch {
+	case len(errs) > 0:
+		log.Error("certificate not applied; the deploy is retried on the next run", "serial", f.Serial)
+	case HasDeploySteps(c):
+		log.Info("certificate applied", "serial", f.Serial)
 	}
+	return errs
+}
+
+func (a *Agent) deploySteps(ctx context.Context, log *slog.Logger, c config.Certificate, v *store.Version, f *certinfo.Facts) []error {
+	if in := c.Install; in != nil {
+		t := store.Target{
+			Dir: in.Dir, HAProxyBundle: in.HAProxyBundle,
+			Chown: in.UID >= 0 || in.GID >= 0, UID: in.UID, GID: in.GID,
+			CertMode: in.CertMode, KeyMode: in.KeyMode,
+		}
+		var where []any
+		if in.Dir != "" {
+			where = append(where, "dir", in.Dir)
+		}
+		if in.HAProxyBundle != "" {
+			where = append(where, "haproxy_bundle", in.HAProxyBundle)
+		}
+		if err := store.WriteTarget(v, t); err != nil {
+			log.Error("install failed", append(where, "err", err)...)
+			return []error{fmt.Errorf("install: %w", err)}
+		}
+		log.Info("installed", where...)
+	}
+	var errs []error
 	env := HookEnv(c, v, f)
 	for _, h := range c.Hooks {
 		err := hook.Run(ctx, log, h, env)
@@ -408,12 +444,23 @@ func (a *Agent) deploy(ctx context.Context, log *slog.Logger, c config.Certifica
 			errs = append(errs, err)
 		}
 	}
+	if len(errs) > 0 {
+		if len(c.Verify) > 0 {
+			log.Warn("served certificate not verified: a hook failed")
+		}
+		return errs
+	}
+	for _, vb := range c.Verify {
+		if err := verify.Wait(ctx, log, vb, f.Leaf); err != nil {
+			errs = append(errs, fmt.Errorf("verify %s: %w", vb.Endpoint, err))
+		}
+	}
 	return errs
 }
 
 // HookEnv is the RENEWER_* environment a hook sees.
 func HookEnv(c config.Certificate, v *store.Version, f *certinfo.Facts) map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"RENEWER_NAME":      c.Name,
 		"RENEWER_DOMAINS":   strings.Join(c.Domains, " "),
 		"RENEWER_CERT":      v.Cert,
@@ -424,6 +471,15 @@ func HookEnv(c config.Certificate, v *store.Version, f *certinfo.Facts) map[stri
 		"RENEWER_SERIAL":    f.Serial,
 		"RENEWER_NOT_AFTER": f.NotAfter.UTC().Format(time.RFC3339),
 	}
+	if c.Install != nil {
+		if c.Install.Dir != "" {
+			env["RENEWER_INSTALL_DIR"] = c.Install.Dir
+		}
+		if c.Install.HAProxyBundle != "" {
+			env["RENEWER_HAPROXY_BUNDLE"] = c.Install.HAProxyBundle
+		}
+	}
+	return env
 }
 
 func (a *Agent) fail(log *slog.Logger, c config.Certificate, res Result, dryRun bool, err error) Result {

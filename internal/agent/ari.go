@@ -130,10 +130,10 @@ func (a *Agent) fetchARI(ctx context.Context, log *slog.Logger, c config.Certifi
 
 // replaces is the ARI identifier of the live certificate for a renewal
 // order, when this CA has answered renewal information about it (so it
-// knows the certificate).
+// knows the certificate) and renewer's own account ordered it.
 func replaces(in Inspection) string {
-	if ariOf(in.Cert, in.Facts, in.State) == nil || in.Facts.Leaf == nil {
-		return ""
+	if ariOf(in.Cert, in.Facts, in.State) == nil || in.Facts.Leaf == nil || in.State.AdoptedSerial == in.Facts.Serial {
+		return "" // adopted certificates were ordered by another client's account
 	}
 	id, err := acme.ARICertID(in.Facts.Leaf)
 	if err != nil {

@@ -91,6 +91,7 @@ func init() {
 		{"validate", "", "check the configuration and print every problem with file:line:column", cmdValidate},
 		{"inspect", "[NAME...] | --cert FILE [--key FILE]", "show the facts of installed certificates or of any PEM files", cmdInspect},
 		{"revoke", "[--reason R] [--no-renew] NAME", "revoke the live certificate at the CA that issued it, then renew it", cmdRevoke},
+		{"import", importArgs, "write a configuration for certbot's lineages (default /etc/letsencrypt) and adopt their certificates", cmdImport},
 		{"version", "", "print the version", cmdVersion},
 	}
 }

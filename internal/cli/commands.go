@@ -66,8 +66,11 @@ func resultDetail(r agent.Result, now time.Time) string {
 		return fmt.Sprintf("renews %s", when(r.Decision.At, now))
 	}
 	s := fmt.Sprintf("serial %s, expires %s (%s)", r.Serial, r.NotAfter.UTC().Format(time.DateOnly), r.Decision.Reason)
+	if len(r.HookErrs) > 0 {
+		s += "; NOT APPLIED"
+	}
 	for _, h := range r.HookErrs {
-		s += "; HOOK FAILED: " + oneLine(h.Error())
+		s += ": " + oneLine(h.Error())
 	}
 	return s
 }
@@ -118,7 +121,7 @@ type CertStatus struct {
 	LastAttempt time.Time `json:"last_attempt,omitzero"`
 	LastSuccess time.Time `json:"last_success,omitzero"`
 	Failures    int       `json:"failures"`
-	Applied     bool      `json:"applied"` // hooks succeeded for the live serial
+	Applied     bool      `json:"applied"` // install copies, hooks and verification succeeded for the live serial
 	Problem     string    `json:"problem,omitempty"`
 	CA          string    `json:"ca,omitempty"` // ACME directory that issued the live certificate
 	// The CA's renewal window (ARI) for the live certificate, when known.
@@ -126,6 +129,12 @@ type CertStatus struct {
 	ARIWindowEnd   time.Time `json:"ari_window_end,omitzero"`
 	ARIChosen      time.Time `json:"ari_chosen,omitzero"`
 	ARIExplanation string    `json:"ari_explanation,omitempty"`
+	// DeployPending: the live certificate has deploy steps (install, hooks,
+	// verify) that have not all succeeded for it yet; renew retries them.
+	DeployPending bool `json:"deploy_pending"`
+	// Verified: every verify endpoint served the live serial (absent when
+	// the certificate has no verify block).
+	Verified *bool `json:"verified,omitempty"`
 }
 
 // StatusReport is the whole of `status --json`.
@@ -149,6 +158,11 @@ func statusOf(in agent.Inspection, now time.Time) CertStatus {
 		days := f.NotAfter.Sub(now).Hours() / 24
 		cs.Serial, cs.Issuer, cs.NotBefore, cs.NotAfter, cs.DaysLeft = f.Serial, f.Issuer, f.NotBefore, f.NotAfter, &days
 		cs.Applied = in.State.AppliedSerial == f.Serial
+		cs.DeployPending = !cs.Applied && agent.HasDeploySteps(in.Cert)
+		if len(in.Cert.Verify) > 0 { // verification is the last deploy step
+			verified := cs.Applied
+			cs.Verified = &verified
+		}
 	}
 	if in.Problem != nil {
 		cs.Problem = in.Problem.Error()
@@ -157,7 +171,7 @@ func statusOf(in agent.Inspection, now time.Time) CertStatus {
 		cs.ARIWindowStart, cs.ARIWindowEnd, cs.ARIChosen, cs.ARIExplanation = w.Start, w.End, w.Chosen, w.Explanation
 	}
 	// A failing certificate or a pending deploy needs attention even when not due.
-	if cs.Health == plan.OK.String() && (in.State.Failures > 0 || (in.Facts != nil && !cs.Applied && len(in.Cert.Hooks) > 0)) {
+	if cs.Health == plan.OK.String() && (in.State.Failures > 0 || cs.DeployPending) {
 		cs.Health = plan.Warning.String()
 	}
 	return cs
@@ -236,6 +250,9 @@ func printStatus(w io.Writer, rep StatusReport, now time.Time) {
 			next = c.NextRenewal.UTC().Format("2006-01-02 15:04 MST")
 		}
 		last := or(c.LastResult, "-")
+		if c.DeployPending && !strings.HasPrefix(c.LastError, "not applied") {
+			last += ", not applied"
+		}
 		if c.LastError != "" {
 			last += ": " + oneLine(c.LastError)
 		}

@@ -139,7 +139,6 @@ func (d *decoder) dnsChallenge(b *hcl.Block) Challenge {
 	return ch
 }
 
-
 // quoteOr formats names as `"a", "b" or "c"`.
 func quoteOr(names []string) string {
 	q := make([]string, len(names))

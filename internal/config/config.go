@@ -306,7 +306,8 @@ func (d *decoder) certificate(b *hcl.Block, defs Certificate) Certificate {
 	c := d.content(b.Body, []string{"domains", "key_type", "renew_before", "ari", "warn_before", "profile", "reuse_key"},
 		hcl.BlockHeaderSchema{Type: "challenge", LabelNames: []string{"type"}},
 		hcl.BlockHeaderSchema{Type: "install"},
-		hcl.BlockHeaderSchema{Type: "hook", LabelNames: []string{"name"}})
+		hcl.BlockHeaderSchema{Type: "hook", LabelNames: []string{"name"}},
+		hcl.BlockHeaderSchema{Type: "verify"})
 	blocks := c.Blocks.ByType()
 	cert := Certificate{
 		Name:        b.Labels[0],
@@ -330,13 +331,9 @@ func (d *decoder) certificate(b *hcl.Block, defs Certificate) Certificate {
 	}
 	cert.Domains = d.domains(c.Attributes["domains"], cert.Challenge.Type)
 	if ib := d.single(blocks["install"]); ib != nil {
-		dir := d.content(ib.Body, []string{"dir"}).Attributes["dir"]
-		if dir == nil {
-			d.missing(ib, "dir")
-		}
-		cert.Install = &Install{}
-		cert.Install.Dir, _, _ = d.path(dir)
+		cert.Install = d.install(ib)
 	}
+	cert.Verify = d.verifyBlocks(blocks["verify"], cert.Domains)
 	first := map[string]*hcl.Block{}
 	for _, h := range blocks["hook"] {
 		name := h.Labels[0]

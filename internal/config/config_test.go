@@ -43,13 +43,16 @@ func TestLoadFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantLines := map[string]int{"www": 19, "api.v2": 37, "mail": 44}
+	wantLines := map[string]int{"www": 19, "api.v2": 52, "mail": 59}
 	for i := range cfg.Certificates {
 		c := &cfg.Certificates[i]
 		if r := c.DeclRange; r.Filename != "testdata/full.hcl" || r.Start.Line != wantLines[c.Name] {
 			t.Errorf("certificate %q: DeclRange = %s, want line %d", c.Name, r, wantLines[c.Name])
 		}
 		c.DeclRange = hcl.Range{}
+		for j := range c.Verify {
+			c.Verify[j].DeclRange = hcl.Range{}
+		}
 	}
 	want := &Config{
 		File:    "testdata/full.hcl",
@@ -71,7 +74,10 @@ func TestLoadFull(t *testing.T) {
 				RenewBefore: RenewBefore{Duration: 30 * 24 * time.Hour},
 				ARI:         true,
 				Challenge:   Challenge{Type: "http", Webroot: abs(t, "testdata/webroot")},
-				Install:     &Install{Dir: "/etc/ssl/renewer/www"},
+				Install: &Install{
+					Dir: "/etc/ssl/renewer/www", HAProxyBundle: "/etc/haproxy/certs/www.pem",
+					Owner: "root", Group: "0", UID: 0, GID: 0, CertMode: 0o640, KeyMode: 0o640,
+				},
 				Hooks: []Hook{
 					{
 						Name:    "reload",
@@ -80,6 +86,10 @@ func TestLoadFull(t *testing.T) {
 						Env:     map[string]string{"TOKEN": "hunter2", "HOME_DIR": "/home/test"},
 					},
 					{Name: "notify", Command: []string{"/usr/local/bin/notify"}, Timeout: 60 * time.Second},
+				},
+				Verify: []Verify{
+					{Endpoint: "127.0.0.1:443", ServerName: "example.com", Timeout: 30 * time.Second},
+					{Endpoint: "[::1]:8443", ServerName: "www.example.com", Timeout: time.Minute},
 				},
 			},
 			{

@@ -42,6 +42,11 @@ func TestReferenceExampleParses(t *testing.T) {
 	if len(cfg.ACME.Fallback) != 1 || cfg.ACME.Fallback[0].EAB == nil || cfg.Certificates[3].Challenge.Type != ChallengeTLSALPN {
 		t.Errorf("fallback or tls-alpn: %+v", cfg)
 	}
+	www, api := cfg.Certificates[0], cfg.Certificates[1]
+	if www.Install == nil || www.Install.UID != 0 || www.Install.KeyMode != 0o600 || len(www.Verify) != 1 ||
+		api.Install == nil || api.Install.HAProxyBundle == "" || len(api.Verify) != 1 || api.Verify[0].ServerName != "api.example.com" {
+		t.Errorf("install/verify decode: %+v %+v", www, api)
+	}
 }
 
 // The demo's config parses with the variables make demo sets.

@@ -207,7 +207,6 @@ func validHostPort(s string) bool {
 	return err == nil && perr == nil && n >= 1 && n <= 65535
 }
 
-
 func (d *decoder) watch(b *hcl.Block) Watch {
 	c := d.content(b.Body, []string{"endpoint", "server_name", "warn_before", "critical_before", "ca_bundle"})
 	w := Watch{Name: b.Labels[0], WarnBefore: DefaultWatchWarn, CriticalBefore: DefaultWatchCritical, DeclRange: b.DefRange}
@@ -258,7 +257,6 @@ func days(t time.Duration) string {
 	}
 	return t.String()
 }
-
 
 func (d *decoder) notify(b *hcl.Block) Notify {
 	c := d.content(b.Body, []string{"webhook", "headers", "slack", "on", "repeat"},

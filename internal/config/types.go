@@ -59,6 +59,7 @@ type Certificate struct {
 	ReuseKey    bool     // keep the live private key across renewals
 	Install     *Install // nil when there is no install block
 	Hooks       []Hook   // in file order
+	Verify      []Verify // endpoints checked after the hooks, in file order
 	DeclRange   hcl.Range
 }
 
@@ -83,11 +84,6 @@ type Challenge struct {
 	Listen  string // http standalone or tls-alpn: host:port renewer listens on, e.g. ":80"
 	Webroot string // webroot: directory; files go to <webroot>/.well-known/acme-challenge/
 	DNS     *DNS   // the dns challenge's settings (challenge.go)
-}
-
-// Install is an extra copy of the live files into a directory of the user's choice.
-type Install struct {
-	Dir string // cert.pem chain.pem fullchain.pem privkey.pem are written here
 }
 
 // Hook is a command run after a new certificate goes live.

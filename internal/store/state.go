@@ -20,6 +20,10 @@ type State struct {
 	InstalledSerial string    `json:"installed_serial,omitempty"`
 	AppliedSerial   string    `json:"applied_serial,omitempty"` // hooks all succeeded for this serial
 	ARI             *ARIState `json:"ari,omitempty"`
+	// AdoptedSerial: this serial was adopted from another client (renewer
+	// import certbot), so another ACME account ordered it; an ARI
+	// "replaces" naming it would be refused by the CA.
+	AdoptedSerial string `json:"adopted_serial,omitempty"`
 }
 
 // ARIState is the CA's renewal window (RFC 9773) for one serial, and the

@@ -460,34 +460,6 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// CopyTo writes the cert.pem, chain.pem, fullchain.pem and privkey.pem of v
-// into dir (created 0755 if missing), each atomically (temp file, fsync,
-// rename); privkey.pem gets 0600, the others 0644.
-func CopyTo(v *Version, dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("store: copy %s to %s: %w", v.ID, dir, err)
-	}
-	files := []struct {
-		src, name string
-		mode      os.FileMode
-	}{
-		{v.Key, KeyFile, keyMode},
-		{v.Cert, CertFile, fileMode},
-		{v.Chain, ChainFile, fileMode},
-		{v.Fullchain, FullchainFile, fileMode},
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(f.src)
-		if err != nil {
-			return fmt.Errorf("store: copy %s to %s: %w", v.ID, dir, err)
-		}
-		if err := writeAtomic(filepath.Join(dir, f.name), data, f.mode); err != nil {
-			return fmt.Errorf("store: copy %s to %s: %w", v.ID, dir, err)
-		}
-	}
-	return nil
-}
-
 // AccountDir returns accounts/<key>, created 0700. Characters of key outside
 // [A-Za-z0-9._@-] become '_', and so does a leading '.'.
 func (s *Store) AccountDir(key string) (string, error) {

@@ -498,59 +498,6 @@ func TestLock(t *testing.T) {
 	u2()
 }
 
-func TestCopyTo(t *testing.T) {
-	clock := t0
-	s := testStore(t, 3, &clock)
-	b := issue(t, "a.example")
-	v, err := s.Install("a", []string{"a.example"}, b, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "etc", "ssl", "a")
-
-	// A pre-existing key with loose permissions gets 0600.
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, KeyFile), []byte("old"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-
-	if err := CopyTo(v, dir); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []struct {
-		name string
-		want []byte
-		mode os.FileMode
-	}{
-		{CertFile, b.Cert, 0o644},
-		{ChainFile, b.Chain, 0o644},
-		{FullchainFile, append(slices.Clone(b.Cert), b.Chain...), 0o644},
-		{KeyFile, b.Key, 0o600},
-	} {
-		p := filepath.Join(dir, f.name)
-		if got := readFile(t, p); !bytes.Equal(got, f.want) {
-			t.Errorf("%s: content differs", f.name)
-		}
-		if m := mode(t, p); m != f.mode {
-			t.Errorf("%s: mode %o, want %o", f.name, m, f.mode)
-		}
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 4 {
-		t.Errorf("dir holds %d entries, want 4 (temp files left?)", len(entries))
-	}
-
-	// Missing directory is created.
-	dir2 := filepath.Join(t.TempDir(), "new", "dir")
-	if err := CopyTo(v, dir2); err != nil {
-		t.Fatal(err)
-	}
-	if fi, err := os.Stat(dir2); err != nil || !fi.IsDir() {
-		t.Errorf("dir not created: %v", err)
-	}
-}
-
 func TestNameValidation(t *testing.T) {
 	clock := t0
 	s := testStore(t, 3, &clock)

@@ -23,7 +23,14 @@ certificate "www" {
   challenge "http" {
     webroot = "webroot"
   }
-  install { dir = "/etc/ssl/renewer/www" }
+  install {
+    dir            = "/etc/ssl/renewer/www"
+    haproxy_bundle = "/etc/haproxy/certs/www.pem"
+    owner          = "root"
+    group          = "0"
+    cert_mode      = "0640"
+    key_mode       = "0640"
+  }
   hook "reload" {
     command = ["/bin/sh", "-c", "nginx -s reload"]
     timeout = "30s"
@@ -31,6 +38,14 @@ certificate "www" {
   }
   hook "notify" {
     command = ["/usr/local/bin/notify"]
+  }
+  verify {
+    endpoint = "127.0.0.1:443"
+  }
+  verify {
+    endpoint    = "[::1]:8443"
+    server_name = "www.example.com"
+    timeout     = "1m"
   }
 }
 

@@ -1,0 +1,377 @@
+package certbot
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/renewer/renewer/internal/config"
+)
+
+// Options shape the generated configuration.
+type Options struct {
+	Dir      string // the certbot directory read (for comments)
+	Storage  string // renewer's storage path
+	Email    string // ACME account e-mail ("" leaves it out)
+	CABundle string // extra roots for the CA's TLS ("" leaves it out)
+}
+
+// Generated is renewer HCL equivalent to some certbot lineages, with every
+// problem found on the way (also written into the HCL as WARNING comments).
+type Generated struct {
+	HCL      string
+	Warnings []string
+}
+
+// Lego provider names of certbot's DNS plugins, and which lego variable
+// takes each credential certbot keeps in its INI file. Values never go into
+// the generated file: it reads them with env().
+var dnsPlugins = map[string]struct {
+	provider string
+	env      [][2]string // {certbot INI key, lego variable}
+	pathEnv  string      // lego variable taking the credentials file's path itself
+}{
+	"dns-cloudflare":   {"cloudflare", [][2]string{{"dns_cloudflare_api_token", "CF_DNS_API_TOKEN"}, {"dns_cloudflare_email", "CF_API_EMAIL"}, {"dns_cloudflare_api_key", "CF_API_KEY"}}, ""},
+	"dns-digitalocean": {"digitalocean", [][2]string{{"dns_digitalocean_token", "DO_AUTH_TOKEN"}}, ""},
+	"dns-dnsimple":     {"dnsimple", [][2]string{{"dns_dnsimple_token", "DNSIMPLE_OAUTH_TOKEN"}}, ""},
+	"dns-dnsmadeeasy":  {"dnsmadeeasy", [][2]string{{"dns_dnsmadeeasy_api_key", "DNSMADEEASY_API_KEY"}, {"dns_dnsmadeeasy_secret_key", "DNSMADEEASY_API_SECRET"}}, ""},
+	"dns-gehirn":       {"gehirn", [][2]string{{"dns_gehirn_api_token", "GEHIRN_API_TOKEN"}, {"dns_gehirn_api_secret", "GEHIRN_API_SECRET"}}, ""},
+	"dns-google":       {"gcloud", nil, "GCE_SERVICE_ACCOUNT_FILE"},
+	"dns-linode":       {"linode", [][2]string{{"dns_linode_key", "LINODE_TOKEN"}}, ""},
+	"dns-luadns":       {"luadns", [][2]string{{"dns_luadns_email", "LUADNS_API_USERNAME"}, {"dns_luadns_token", "LUADNS_API_TOKEN"}}, ""},
+	"dns-nsone":        {"ns1", [][2]string{{"dns_nsone_api_key", "NS1_API_KEY"}}, ""},
+	"dns-ovh":          {"ovh", [][2]string{{"dns_ovh_endpoint", "OVH_ENDPOINT"}, {"dns_ovh_application_key", "OVH_APPLICATION_KEY"}, {"dns_ovh_application_secret", "OVH_APPLICATION_SECRET"}, {"dns_ovh_consumer_key", "OVH_CONSUMER_KEY"}}, ""},
+	"dns-rfc2136":      {"rfc2136", [][2]string{{"dns_rfc2136_server", "RFC2136_NAMESERVER"}, {"dns_rfc2136_name", "RFC2136_TSIG_KEY"}, {"dns_rfc2136_secret", "RFC2136_TSIG_SECRET"}, {"dns_rfc2136_algorithm", "RFC2136_TSIG_ALGORITHM"}}, ""},
+	"dns-route53":      {"route53", nil, ""},
+	"dns-sakuracloud":  {"sakuracloud", [][2]string{{"dns_sakuracloud_api_token", "SAKURACLOUD_ACCESS_TOKEN"}, {"dns_sakuracloud_api_secret", "SAKURACLOUD_ACCESS_TOKEN_SECRET"}}, ""},
+}
+
+// renewalparams keys that are mapped, or that mean nothing to renewer.
+var knownParams = map[string]bool{
+	"account": true, "config_dir": true, "work_dir": true, "logs_dir": true, "server": true,
+	"authenticator": true, "installer": true, "key_type": true, "rsa_key_size": true, "elliptic_curve": true,
+	"http01_port": true, "http01_address": true, "webroot_path": true, "renew_hook": true,
+	"post_hook": true, "pre_hook": true, "preferred_challenges": true, "manual_public_ip_logging_ok": true,
+	"no_random_sleep_on_renew": true, "reuse_key": false, "must_staple": false, "preferred_chain": false,
+}
+
+// Letsencrypt's directories as certbot writes them in server =.
+var wellKnown = map[string]string{
+	config.LetsEncrypt:        "letsencrypt",
+	config.LetsEncryptStaging: "letsencrypt-staging",
+}
+
+// Quote is s as an HCL string literal.
+func Quote(s string) string {
+	return strings.TrimSpace(string(hclwrite.TokensForValue(cty.StringVal(s)).Bytes()))
+}
+
+func quoteList(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = Quote(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// comment makes each line of s a # comment at indent.
+func comment(indent, s string) string {
+	var b strings.Builder
+	for l := range strings.SplitSeq(s, "\n") {
+		b.WriteString(indent + "# " + l + "\n")
+	}
+	return b.String()
+}
+
+type gen struct {
+	b        strings.Builder
+	warnings []string
+}
+
+func (g *gen) warn(indent, name, msg string) {
+	if name != "" {
+		g.warnings = append(g.warnings, name+": "+msg)
+	} else {
+		g.warnings = append(g.warnings, msg)
+	}
+	g.b.WriteString(comment(indent, "WARNING: "+msg))
+}
+
+func (g *gen) line(format string, args ...any) { fmt.Fprintf(&g.b, format+"\n", args...) }
+
+// Generate writes renewer HCL for the lineages: one certificate block each,
+// installing into the lineage's own live/NAME files, with its challenge,
+// key type, renewal window and hooks.
+func Generate(lineages []Lineage, hooks Hooks, o Options) Generated {
+	g := &gen{}
+	g.line("# Generated by `renewer import certbot %s` from %d certbot %s.", o.Dir, len(lineages), plural(len(lineages), "lineage"))
+	g.line("# Review it, check it with `renewer validate`, then stop certbot's timer")
+	g.line("# (systemctl disable --now certbot.timer) so only one tool renews.")
+	g.line("")
+	g.line("storage { path = %s }", Quote(o.Storage))
+	g.line("")
+
+	// One CA for the whole file: the one most lineages use.
+	count := map[string]int{}
+	for _, l := range lineages {
+		count[l.Conf.Param("server")]++
+	}
+	servers := slices.Sorted(maps.Keys(count))
+	slices.SortStableFunc(servers, func(a, b string) int { return count[b] - count[a] })
+	g.line("acme {")
+	dir := config.LetsEncrypt
+	if len(servers) > 0 && servers[0] != "" {
+		dir = servers[0]
+	}
+	if len(servers) > 1 {
+		g.warn("  ", "", fmt.Sprintf("the lineages use %d ACME servers (%s); renewer uses one per file: %s. Split the file for the others.",
+			len(servers), strings.Join(servers, ", "), dir))
+	}
+	if name, ok := wellKnown[dir]; ok {
+		g.line("  directory    = %s", Quote(name))
+	} else {
+		g.line("  directory    = %s", Quote(dir))
+	}
+	if o.Email != "" {
+		g.line("  email        = %s", Quote(o.Email))
+	} else {
+		g.line("  # email      = \"ops@example.com\"   # certbot does not keep its account's e-mail address")
+	}
+	g.line("  accept_terms = true   # certbot's account accepted the CA's terms; renewer registers its own account")
+	if o.CABundle != "" {
+		g.line("  ca_bundle    = %s", Quote(o.CABundle))
+	}
+	g.line("}")
+
+	for _, h := range hooks.Pre {
+		g.warnings = append(g.warnings, fmt.Sprintf("pre hook %s is not imported: renewer runs no command before a renewal", h))
+	}
+	for _, l := range lineages {
+		g.line("")
+		g.lineage(l, hooks, dir)
+	}
+	return Generated{HCL: g.b.String(), Warnings: g.warnings}
+}
+
+func plural(n int, w string) string {
+	if n == 1 {
+		return w
+	}
+	return w + "s"
+}
+
+func (g *gen) lineage(l Lineage, hooks Hooks, dir string) {
+	p := l.Conf.Sections["renewalparams"]
+	if p == nil {
+		p = map[string]string{}
+	}
+	const in = "  "
+	g.line("# certbot lineage %q (%s)", l.Name, l.ConfPath)
+	g.line("certificate %s {", Quote(l.Name))
+	if s := p["server"]; s != "" && s != dir {
+		g.warn(in, l.Name, fmt.Sprintf("certbot renewed this lineage at %s, this file uses %s", s, dir))
+	}
+	g.line("  domains  = %s", quoteList(l.Domains))
+	g.keyType(l, p)
+	if v, ok := l.Conf.Top["renew_before_expiry"]; ok {
+		if d, err := Interval(v); err != nil {
+			g.warn(in, l.Name, fmt.Sprintf("renew_before_expiry = %s not imported (%v); renewer's default applies", v, err))
+		} else {
+			g.line("  renew_before = %s   # certbot: renew_before_expiry = %s", Quote(fmt.Sprintf("%dh", int(d.Hours()))), v)
+		}
+	}
+	g.challenge(l, p)
+
+	if d := l.LiveDir(); d != "" {
+		g.line("  # certbot's live files: existing server configs keep working. They are links into")
+		g.line("  # archive/; renewer writes through them, so certbot's layout stays readable by certbot.")
+		g.line("  install { dir = %s }", Quote(d))
+	} else {
+		g.warn(in, l.Name, "the live files are not in one directory; no install block: point your server at renewer's live/"+l.Name+"/ files")
+	}
+
+	env := fmt.Sprintf("{ RENEWED_LINEAGE = %s, RENEWED_DOMAINS = %s }", Quote(l.LiveDir()), Quote(strings.Join(l.Domains, " ")))
+	switch p["installer"] {
+	case "nginx":
+		g.line("  # certbot's nginx installer reloaded nginx after each renewal.")
+		g.line("  hook \"nginx\" { command = [\"/bin/sh\", \"-c\", \"nginx -t && nginx -s reload\"] }")
+	case "apache":
+		g.line("  # certbot's apache installer reloaded Apache after each renewal.")
+		g.line("  hook \"apache\" { command = [\"/bin/sh\", \"-c\", \"apachectl -t && apachectl graceful\"] }")
+	case "", "None", "none":
+	default:
+		g.warn(in, l.Name, fmt.Sprintf("installer %q is not imported: add a hook that reloads the server", p["installer"]))
+	}
+	if h := p["renew_hook"]; h != "" {
+		g.line("  # certbot --deploy-hook, run by a shell as certbot did, with certbot's variables.")
+		g.line("  hook \"certbot-deploy\" {")
+		g.line("    command = [\"/bin/sh\", \"-c\", %s]", Quote(h))
+		g.line("    env     = %s", env)
+		g.line("  }")
+	}
+	for i, h := range hooks.Deploy {
+		g.line("  hook %s {", Quote(fmt.Sprintf("renewal-hooks-deploy-%d", i+1)))
+		g.line("    command = [%s]", Quote(h))
+		g.line("    env     = %s", env)
+		g.line("  }")
+	}
+	if h := p["post_hook"]; h != "" {
+		g.line("  # certbot --post-hook; renewer runs it after a successful renewal only.")
+		g.line("  hook \"certbot-post\" { command = [\"/bin/sh\", \"-c\", %s] }", Quote(h))
+	}
+	for i, h := range hooks.Post {
+		g.line("  hook %s { command = [%s] }", Quote(fmt.Sprintf("renewal-hooks-post-%d", i+1)), Quote(h))
+	}
+	if h := p["pre_hook"]; h != "" {
+		g.warn(in, l.Name, fmt.Sprintf("pre hook %q is not imported: renewer runs no command before a renewal", h))
+	}
+	for _, k := range slices.Sorted(maps.Keys(p)) {
+		if known, listed := knownParams[k]; known || strings.HasPrefix(k, "dns_") || strings.HasPrefix(k, "manual_") {
+			continue
+		} else if listed {
+			g.warn(in, l.Name, fmt.Sprintf("certbot setting %s = %s is not supported by renewer and is dropped", k, p[k]))
+		} else {
+			g.warn(in, l.Name, fmt.Sprintf("certbot setting %s is not imported", k))
+		}
+	}
+	g.line("}")
+}
+
+func (g *gen) keyType(l Lineage, p map[string]string) {
+	want := ""
+	switch p["key_type"] {
+	case "rsa":
+		want = "rsa" + or(p["rsa_key_size"], "2048")
+	case "ecdsa":
+		want = map[string]string{"secp256r1": "ec256", "secp384r1": "ec384", "": "ec256"}[p["elliptic_curve"]]
+	}
+	have := l.Facts.KeyType
+	switch {
+	case slices.Contains(config.KeyTypes, have):
+		g.line("  key_type = %s", Quote(have))
+		if want != "" && want != have {
+			g.warn("  ", l.Name, fmt.Sprintf("certbot would renew with a %s key; the current certificate's %s key is kept so the adopted certificate is not replaced at once", want, have))
+		}
+	case slices.Contains(config.KeyTypes, want):
+		g.line("  key_type = %s", Quote(want))
+		g.warn("  ", l.Name, fmt.Sprintf("the current certificate's key type %s is not supported; the next renewal uses %s", have, want))
+	default:
+		g.warn("  ", l.Name, fmt.Sprintf("key type %s is not supported; renewer's default (%s) applies", have, config.KeyTypes[0]))
+	}
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func (g *gen) challenge(l Lineage, p map[string]string) {
+	const in = "  "
+	auth := p["authenticator"]
+	switch {
+	case auth == "webroot":
+		var roots []string
+		if m := l.Conf.Sections["webroot_map"]; m != nil {
+			for _, d := range l.Domains {
+				if r := m[d]; r != "" && !slices.Contains(roots, r) {
+					roots = append(roots, r)
+				}
+			}
+			for _, k := range slices.Sorted(maps.Keys(m)) {
+				if !slices.Contains(roots, m[k]) {
+					roots = append(roots, m[k])
+				}
+			}
+		}
+		for _, r := range List(p["webroot_path"]) {
+			if !slices.Contains(roots, r) {
+				roots = append(roots, r)
+			}
+		}
+		if len(roots) == 0 {
+			g.warn(in, l.Name, "webroot authenticator without a webroot path; set webroot")
+			roots = []string{"/var/www/html"}
+		}
+		if len(roots) > 1 {
+			g.warn(in, l.Name, fmt.Sprintf("certbot used several webroots (%s); renewer uses one per certificate: %s. Serve /.well-known/acme-challenge/ of every domain from it.",
+				strings.Join(roots, ", "), roots[0]))
+		}
+		g.line("  challenge \"http\" { webroot = %s }", Quote(roots[0]))
+	case auth == "standalone":
+		port := or(p["http01_port"], "80")
+		g.line("  challenge \"http\" { listen = %s }", Quote(p["http01_address"]+":"+port))
+	case auth == "nginx" || auth == "apache":
+		g.warn(in, l.Name, fmt.Sprintf("certbot's %s authenticator edited the server's config to answer challenges; renewer does not. "+
+			"Serve http://DOMAIN/.well-known/acme-challenge/ from a directory and set it as webroot here, or free port 80 for listen.", auth))
+		g.line("  challenge \"http\" { listen = \":80\" }")
+	case strings.HasPrefix(auth, "dns-"):
+		g.dns(l, p, auth)
+	default:
+		g.warn(in, l.Name, fmt.Sprintf("authenticator %q has no renewer equivalent (manual hooks are not imported); choose a challenge", auth))
+		g.line("  challenge \"http\" { listen = \":80\" }")
+	}
+}
+
+func (g *gen) dns(l Lineage, p map[string]string, auth string) {
+	const in = "  "
+	plugin, ok := dnsPlugins[auth]
+	if !ok {
+		g.warn(in, l.Name, fmt.Sprintf("certbot plugin %s has no known lego equivalent; choose a provider from lego's list", auth))
+		g.line("  challenge \"dns\" { provider = %s }", Quote("TODO"))
+		return
+	}
+	key := strings.ReplaceAll(strings.TrimPrefix(auth, "dns-"), "-", "_")
+	creds := p["dns_"+key+"_credentials"]
+	ini := map[string]string{}
+	if creds != "" {
+		if c, err := readINI(creds); err == nil {
+			ini = c
+		}
+	}
+	var pairs []string
+	var mapping []string
+	for _, e := range plugin.env {
+		if len(ini) > 0 && ini[e[0]] == "" {
+			continue // not in the credentials file: not used
+		}
+		pairs = append(pairs, fmt.Sprintf("%s = env(%s)", e[1], Quote(e[1])))
+		mapping = append(mapping, fmt.Sprintf("%s (%s)", e[1], e[0]))
+	}
+	if plugin.pathEnv != "" && creds != "" {
+		pairs = append(pairs, fmt.Sprintf("%s = %s", plugin.pathEnv, Quote(creds)))
+	}
+	msg := fmt.Sprintf("certbot used %s; this is lego's %q provider in renewer's dns challenge syntax.", auth, plugin.provider)
+	if len(mapping) > 0 {
+		msg += fmt.Sprintf("\nSet %s in renewer's environment from %s: secrets are not copied here.", strings.Join(mapping, ", "), or(creds, "certbot's credentials file"))
+	}
+	if auth == "dns-route53" {
+		msg += "\nlego reads AWS credentials as certbot did (environment, ~/.aws, instance role)."
+	}
+	if s := p["dns_"+key+"_propagation_seconds"]; s != "" {
+		msg += fmt.Sprintf("\ncertbot waited %ss for propagation; lego checks propagation itself.", s)
+	}
+	g.warn(in, l.Name, msg)
+	g.line("  challenge \"dns\" {")
+	g.line("    provider = %s", Quote(plugin.provider))
+	g.line("    env      = { %s }", strings.Join(pairs, ", "))
+	g.line("  }")
+}
+
+// readINI reads a certbot credentials file: "key = value" lines.
+func readINI(path string) (map[string]string, error) {
+	data, err := readSmall(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := ParseConf(data)
+	if err != nil {
+		return nil, err
+	}
+	return c.Top, nil
+}
