@@ -138,6 +138,7 @@ type Inspection struct {
 	State    store.State
 	ARI      *plan.ARI // the CA's window for the live certificate, when known
 	CA       string    // ACME directory that issued the live certificate, when recorded
+	Account  string    // the account (acme.AccountKey) that ordered it, when recorded
 }
 
 // Inspect reads the live certificate and state of c and plans it.
@@ -150,7 +151,7 @@ func (a *Agent) Inspect(c config.Certificate) Inspection {
 		in.Live = v
 		in.Facts, in.Problem = certinfo.Load(v.Fullchain, v.Key)
 		if m, err := store.ReadMeta(v); err == nil {
-			in.CA = m.CA
+			in.CA, in.Account = m.CA, m.Account
 		}
 	case !errors.Is(err, store.ErrNotFound):
 		in.Problem = err
@@ -537,8 +538,11 @@ func (a *Agent) obtain(ctx context.Context, c config.Certificate, dryRun bool, i
 		}
 		req.ReuseKey = key
 	}
-	if !dryRun { // only the CA that issued the live certificate knows it
-		req.Replaces, req.ReplacesAt = replaces(in), a.issuer(in).Directory
+	// Only the CA that issued the live certificate knows it, and it accepts
+	// "replaces" only from the account that ordered it (not after the
+	// e-mail, and so the account, changed).
+	if issuer := a.issuer(in).Directory; !dryRun && in.Account == acme.AccountKey(issuer, a.cfg.ACME.Email) {
+		req.Replaces, req.ReplacesAt = replaces(in), issuer
 	}
 	return acme.ObtainFrom(ctx, a.log.With("cert", c.Name), clients, req)
 }
