@@ -365,13 +365,35 @@ func (a *Agent) checkNotDueAtOnce(log *slog.Logger, c config.Certificate, f *cer
 // new certificate, and shown by status until then.
 func (a *Agent) recordDeploy(st *store.State, f *certinfo.Facts, errs []error) {
 	if len(errs) == 0 {
-		st.AppliedSerial, st.LastError, st.Failures, st.NextAttempt = f.Serial, "", 0, time.Time{}
+		st.AppliedSerial, st.LastError, st.Failures, st.NextAttempt, st.FailedStep = f.Serial, "", 0, time.Time{}, ""
 		return
 	}
 	st.LastError = "not applied: " + errors.Join(errs...).Error()
+	st.FailedStep = ""
+	var se stepError
+	if errors.As(errs[0], &se) {
+		st.FailedStep = se.step
+	}
 	st.Failures++
 	st.NextAttempt = a.now().Add(a.backoff.Delay(st.Failures, a.now(), f.NotAfter, a.rnd()))
 }
+
+// Deploy steps, as State.FailedStep names the one that failed.
+const (
+	StepInstall = "install"
+	StepHook    = "hook"
+	StepVerify  = "verify"
+)
+
+// stepError is a deploy error with the step it happened in; its text is
+// the error's own.
+type stepError struct {
+	step string
+	err  error
+}
+
+func (e stepError) Error() string { return e.err.Error() }
+func (e stepError) Unwrap() error { return e.err }
 
 // HasDeploySteps reports whether c has anything to do after an install:
 // copies to an install target, hooks, or endpoints to verify.
@@ -432,7 +454,7 @@ func (a *Agent) deploySteps(ctx context.Context, log *slog.Logger, c config.Cert
 		}
 		if err := store.WriteTarget(v, t); err != nil {
 			log.Error("install failed", append(where, "err", err)...)
-			return []error{fmt.Errorf("install: %w", err)}
+			return []error{stepError{StepInstall, fmt.Errorf("install: %w", err)}}
 		}
 		log.Info("installed", where...)
 	}
@@ -442,7 +464,7 @@ func (a *Agent) deploySteps(ctx context.Context, log *slog.Logger, c config.Cert
 		err := hook.Run(ctx, log, h, env)
 		a.obs.HookRan(c.Name, h.Name, err)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, stepError{StepHook, err})
 		}
 	}
 	if len(errs) > 0 {
@@ -453,7 +475,7 @@ func (a *Agent) deploySteps(ctx context.Context, log *slog.Logger, c config.Cert
 	}
 	for _, vb := range c.Verify {
 		if err := verify.Wait(ctx, log, vb, f.Leaf); err != nil {
-			errs = append(errs, fmt.Errorf("verify %s: %w", vb.Endpoint, err))
+			errs = append(errs, stepError{StepVerify, fmt.Errorf("verify %s: %w", vb.Endpoint, err)})
 		}
 	}
 	return errs

@@ -191,3 +191,35 @@ certificate "short" {
 		}
 	}
 }
+
+// A certificate revoked at the CA (through ACME, as `renewer revoke
+// --no-renew` does) is renewed at the next check that asks the CA again:
+// Pebble answers a revoked certificate's renewal information with a window
+// in the past.
+func TestARIRevokedRenewedAtNextCheck(t *testing.T) {
+	t.Parallel()
+	ca := testca.StartT(t, testca.Options{})
+	a, cfg := setup(t, ca, fmt.Sprintf(`
+certificate "www" {
+  domains = ["revoked.example.test"]
+  challenge "http" { listen = "127.0.0.1:%d" }
+}`, ca.HTTPPort))
+	res := pass(t, a, PassOptions{})
+	if !res[0].OK() {
+		t.Fatalf("issue: %+v", res[0])
+	}
+	if _, err := a.Revoke(context.Background(), cfg.Certificates[0], 1); err != nil {
+		t.Fatal(err)
+	}
+	// Before the stored answer is stale nothing happens; at the next check
+	// after it (Pebble's Retry-After is 6h), the certificate is renewed.
+	if res := pass(t, a, PassOptions{}); res[0].Action != Skipped {
+		t.Fatalf("before the ARI answer is stale: %+v", res[0])
+	}
+	later := time.Now().Add(6*time.Hour + time.Minute)
+	a.now = func() time.Time { return later }
+	res = pass(t, a, PassOptions{})
+	if res[0].Action != Renewed || res[0].Decision.Reason != plan.ARINow {
+		t.Fatalf("after revocation: %+v", res[0])
+	}
+}

@@ -311,16 +311,25 @@ func CertificateProblems(in agent.Inspection, now time.Time) notify.Observation 
 	if st.LastResult == string(agent.Failed) && st.Failures > 0 {
 		add(notify.RenewalFailed, fmt.Sprintf("Renewal of %s failed (%d %s in a row); %s.",
 			c.Name, st.Failures, plural(st.Failures, "attempt"), expiry), st.LastError)
+	} else if f != nil && !applied(in) && st.LastError != "" && st.FailedStep == agent.StepVerify {
+		add(notify.VerifyFailed, fmt.Sprintf("%s serial %s is installed, but an endpoint does not serve it; the deploy is retried.",
+			c.Name, f.Serial), st.LastError)
 	} else if f != nil && !applied(in) && st.LastError != "" {
 		add(notify.HookFailed, fmt.Sprintf("%s serial %s is installed, but its hooks or install copy failed; they are retried.",
 			c.Name, f.Serial), st.LastError)
+	}
+	if f != nil && in.Decision.Reason == plan.ARINow {
+		msg := fmt.Sprintf("The CA asks for %s (serial %s) to be replaced now (its renewal window is over: a revocation or a mass reissue); renewer is renewing it.",
+			c.Name, f.Serial)
+		if in.ARI != nil && in.ARI.Explanation != "" {
+			msg += " The CA explains: " + in.ARI.Explanation
+		}
+		add(notify.RenewalRequested, msg, "")
 	}
 	if f != nil && in.Decision.Due && !now.Before(c.WarnAt(f.NotBefore, f.NotAfter)) {
 		add(notify.Expiring, fmt.Sprintf("Certificate %s %s and is not renewed yet (%s).", c.Name, expires(f.NotAfter, now),
 			in.Decision.Reason), "")
 	}
-	// verify_failed: once the verify block exists, the inspection says
-	// whether the served serial is the live one; add notify.VerifyFailed here.
 	return ob
 }
 

@@ -341,6 +341,20 @@ func TestCertificateProblems(t *testing.T) {
 	if got := kinds(report.CertificateProblems(i, now)); !slices.Equal(got, []string{"hook_failed:warning"}) {
 		t.Errorf("hook failure: %v", got)
 	}
+	// The served certificate is not the installed one.
+	i = in(80*day, store.State{LastResult: "renewed", LastError: "not applied: verify 127.0.0.1:443: serial 1 served", FailedStep: agent.StepVerify})
+	i.State.AppliedSerial = "other"
+	if got := kinds(report.CertificateProblems(i, now)); !slices.Equal(got, []string{"verify_failed:warning"}) {
+		t.Errorf("verify failure: %v", got)
+	}
+	// The CA asks for the certificate to be replaced now (ARI window over).
+	i = in(80*day, store.State{})
+	i.ARI = &plan.ARI{Start: now.Add(-2 * time.Hour), End: now.Add(-time.Hour), Chosen: now.Add(-time.Hour), Explanation: "https://ca.example/incident/7"}
+	i.Decision = plan.DecideARI(now, i.Cert, i.Facts, i.ARI)
+	ob := report.CertificateProblems(i, now)
+	if got := kinds(ob); !slices.Equal(got, []string{"renewal_requested:warning"}) || !strings.Contains(ob.Problems[0].Message, "https://ca.example/incident/7") {
+		t.Errorf("CA renewal request: %v %+v", got, ob.Problems)
+	}
 	// Its own warn_before wins.
 	i = in(25*day, store.State{})
 	i.Cert.WarnBefore = config.RenewBefore{Duration: 30 * day}

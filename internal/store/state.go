@@ -19,6 +19,7 @@ type State struct {
 	NextAttempt     time.Time `json:"next_attempt,omitzero"`
 	InstalledSerial string    `json:"installed_serial,omitempty"`
 	AppliedSerial   string    `json:"applied_serial,omitempty"` // hooks all succeeded for this serial
+	FailedStep      string    `json:"failed_step,omitempty"`    // deploy step that failed last: install, hook or verify
 	ARI             *ARIState `json:"ari,omitempty"`
 	// AdoptedSerial: this serial was adopted from another client (renewer
 	// import certbot), so another ACME account ordered it; an ARI
