@@ -138,12 +138,7 @@ certificate "short" {
   domains = ["ari-short.example.test"]
   challenge "http" { listen = "127.0.0.1:%d" }
 }`, ca.HTTPPort))
-	logs := &syncLog{t: t}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- RunDaemon(ctx, cfg, DaemonOptions{Options: Options{Log: slog.New(slog.NewTextHandler(logs, nil))}})
-	}()
+	_, stop := runDaemon(t, cfg)
 	st, _ := openStore(cfg)
 	type seen struct {
 		serial    string
@@ -175,8 +170,7 @@ certificate "short" {
 			certs = append(certs, seen{f.Serial, f.NotBefore, at})
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if len(certs) < 3 {

@@ -36,6 +36,18 @@ func (l *syncLog) String() string {
 	return l.b.String()
 }
 
+// runDaemon runs RunDaemon on cfg in the background, logging into the
+// returned log; stop ends it and returns its error.
+func runDaemon(t *testing.T, cfg *config.Config) (*syncLog, func() error) {
+	logs := &syncLog{t: t}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- RunDaemon(ctx, cfg, DaemonOptions{Options: Options{Log: slog.New(slog.NewTextHandler(logs, nil))}})
+	}()
+	return logs, func() error { cancel(); return <-done }
+}
+
 // With 30-second certificates the daemon renews each one when half its
 // lifetime is left, without --force, and the wake-ups follow the schedule.
 // ARI is off here: this is the lifetime rule (TestDaemonARIShortLived has ARI).
@@ -53,12 +65,7 @@ certificate "short" {
   challenge "http" { listen = "127.0.0.1:%d" }
 }`, ca.HTTPPort))
 
-	logs := &syncLog{t: t}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- RunDaemon(ctx, cfg, DaemonOptions{Options: Options{Log: slog.New(slog.NewTextHandler(logs, nil))}})
-	}()
+	logs, stop := runDaemon(t, cfg)
 
 	// Watch the live certificate: three different serials (first issuance
 	// plus two renewals), each installed no earlier than its predecessor's
@@ -84,8 +91,7 @@ certificate "short" {
 			t.Logf("live serial %s at %s (not before %s)", f.Serial, time.Now().Format(time.TimeOnly), f.NotBefore.Format(time.TimeOnly))
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("RunDaemon: %v", err)
 	}
 	if len(seen) < 3 {
@@ -169,16 +175,10 @@ certificate "www" {
   domains = ["a.example.test", "b.example.test", "c.example.test"]
   challenge "http" { listen = "127.0.0.1:%d" }
 }`, ca.HTTPPort))
-	logs := &syncLog{t: t}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- RunDaemon(ctx, cfg, DaemonOptions{Options: Options{Log: slog.New(slog.NewTextHandler(logs, nil))}})
-	}()
+	logs, stop := runDaemon(t, cfg)
 	waitLog(t, logs, "msg=renewing")
 	start := time.Now()
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
