@@ -4,7 +4,7 @@ BIN     ?= bin/renewer
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -s -w -X github.com/renewer/renewer/internal/cli.Version=$(VERSION)
 
-.PHONY: all build demo test check fuzz soak bench-idle bench-ari clean
+.PHONY: all build demo test check fuzz soak bench bench-idle bench-ari clean
 
 all: build
 
@@ -34,6 +34,17 @@ fuzz:
 ## soak: the long reliability runs (200 crash kills); prints the figures
 soak:
 	RENEWER_CRASH_KILLS=200 $(GO) test -count=1 -timeout 60m -run 'TestCrashSafety' -v ./cmd/renewer 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|kills|seed'
+
+## bench: renewer side by side with certbot and the lego CLI against a local Pebble, all
+## scenarios of issue 9 (about 10 minutes); prints the table and writes bench/results.md.
+## Installs certbot (Debian package) if missing; builds lego in a temporary directory.
+BENCHFLAGS ?=
+bench:
+	@command -v certbot >/dev/null 2>&1 || { \
+	  echo "make bench: installing certbot (apt-get)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y certbot; \
+	  else sudo apt-get update && sudo apt-get install -y certbot; fi; }
+	$(GO) run ./bench/compare -out bench/results.md $(BENCHFLAGS)
 
 ## bench-idle: the idle daemon's RSS and CPU with 1,000 certificates over 60s (a benchmark, not a test)
 bench-idle:

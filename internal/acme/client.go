@@ -84,9 +84,17 @@ type Client struct {
 	transport http.RoundTripper
 	solve     *HTTPSolver
 
-	mu  sync.Mutex
-	acc *account
-	ari *lego.Client // for renewal information, made once
+	mu     sync.Mutex
+	acc    *account
+	ari    *lego.Client              // for renewal information, made once
+	orders map[orderKey]*lego.Client // see orderClient
+}
+
+// orderKey says which orders may share a lego client: lego keeps the key
+// type and the challenge providers per client.
+type orderKey struct {
+	keyType                    certcrypto.KeyType
+	listen, webroot, tlsListen string
 }
 
 var legoLogOnce sync.Once
@@ -178,42 +186,20 @@ func (c *Client) obtain(req Request) (*Certificate, error) {
 }
 
 func (c *Client) order(acc *account, req Request, keyType certcrypto.KeyType, dnsp *dnsProvider) (*certificate.Resource, error) {
-	lc, err := c.lego(acc, keyType)
-	if err != nil {
-		return nil, err
-	}
+	var lc *lego.Client
 	var prop *propagation
-	switch {
-	case req.DNS != nil:
+	var err error
+	if req.DNS != nil {
+		// A DNS provider carries one certificate's credentials: its own client.
+		if lc, err = c.lego(acc, keyType); err != nil {
+			return nil, err
+		}
 		prop = newPropagation(req.DNS.Resolvers)
 		if err := lc.Challenge.SetDNS01Provider(dnsp.legoProvider(), prop.option()); err != nil {
 			return nil, err
 		}
-	case req.TLSListen != "":
-		if c.opts.TLSSolver == nil {
-			return nil, errors.New("acme: tls-alpn-01 needs a TLSALPNSolver")
-		}
-		if err := lc.Challenge.SetTLSALPN01Provider(c.opts.TLSSolver.Provider(req.TLSListen)); err != nil {
-			return nil, err
-		}
-	case req.Webroot != "":
-		p, err := webroot.NewHTTPProvider(req.Webroot)
-		if err != nil {
-			return nil, fmt.Errorf("webroot %s: %w", req.Webroot, err)
-		}
-		err = lc.Challenge.SetHTTP01Provider(p)
-		if err != nil {
-			return nil, err
-		}
-	case req.Listen != "":
-		if c.solve == nil {
-			return nil, errors.New("acme: standalone HTTP-01 needs an HTTPSolver")
-		}
-		if err := lc.Challenge.SetHTTP01Provider(c.solve.Provider(req.Listen)); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, errors.New("acme: request has no challenge (listen, webroot, tls listen or dns)")
+	} else if lc, err = c.orderClient(acc, req, keyType); err != nil {
+		return nil, err
 	}
 	if req.Profile != "" {
 		if err := c.checkProfile(req.Profile); err != nil {
@@ -240,8 +226,7 @@ func (c *Client) order(acc *account, req Request, keyType certcrypto.KeyType, dn
 	return res, nil
 }
 
-// lego builds a lego client for one order. It is cheap (one directory GET),
-// and a client per order keeps each order's challenge provider its own.
+// lego builds a lego client; that GETs the CA's directory.
 func (c *Client) lego(acc *account, keyType certcrypto.KeyType) (*lego.Client, error) {
 	// Built by hand, not with lego.NewConfig, which reads LEGO_CA_CERTIFICATES
 	// and panics when that path is unreadable.
@@ -250,7 +235,7 @@ func (c *Client) lego(acc *account, keyType certcrypto.KeyType) (*lego.Client, e
 		User:      acc,
 		UserAgent: c.opts.UserAgent,
 		// lego wraps the client's Transport in place: give it a client of its own.
-		HTTPClient:  &http.Client{Timeout: 30 * time.Second, Transport: c.transport},
+		HTTPClient:  &http.Client{Timeout: 30 * time.Second, Transport: challengePoll{c.transport}},
 		Certificate: lego.CertificateConfig{KeyType: keyType, Timeout: 30 * time.Second},
 	}
 	lc, err := lego.NewClient(cfg)
@@ -297,11 +282,62 @@ func (c *Client) register(again bool) (*account, error) {
 		return nil, fmt.Errorf("acme: register account at %s: %w", c.opts.Directory, err)
 	}
 	c.acc.Registration = reg
+	c.orders = nil // their requests name the old account
 	if err := c.acc.save(c.opts.AccountDir); err != nil {
 		return nil, err
 	}
 	c.opts.Log.Info("registered ACME account", "directory", c.opts.Directory, "account", reg.URI)
 	return c.acc, nil
+}
+
+// orderClient returns the lego client for HTTP-01 and TLS-ALPN-01 orders
+// like req, made on first use and shared by the orders after it (lego's
+// clients are safe for concurrent orders). A client per order would GET the
+// directory and HEAD a fresh nonce each time; a shared one fetched the
+// directory once and reuses the nonces of earlier answers, so an order costs
+// no more requests than lego's own CLI sends.
+func (c *Client) orderClient(acc *account, req Request, keyType certcrypto.KeyType) (*lego.Client, error) {
+	key := orderKey{keyType: keyType, listen: req.Listen, webroot: req.Webroot, tlsListen: req.TLSListen}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if lc := c.orders[key]; lc != nil {
+		return lc, nil
+	}
+	lc, err := c.lego(acc, keyType)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case req.TLSListen != "":
+		if c.opts.TLSSolver == nil {
+			return nil, errors.New("acme: tls-alpn-01 needs a TLSALPNSolver")
+		}
+		if err := lc.Challenge.SetTLSALPN01Provider(c.opts.TLSSolver.Provider(req.TLSListen)); err != nil {
+			return nil, err
+		}
+	case req.Webroot != "":
+		p, err := webroot.NewHTTPProvider(req.Webroot)
+		if err != nil {
+			return nil, fmt.Errorf("webroot %s: %w", req.Webroot, err)
+		}
+		if err := lc.Challenge.SetHTTP01Provider(p); err != nil {
+			return nil, err
+		}
+	case req.Listen != "":
+		if c.solve == nil {
+			return nil, errors.New("acme: standalone HTTP-01 needs an HTTPSolver")
+		}
+		if err := lc.Challenge.SetHTTP01Provider(c.solve.Provider(req.Listen)); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, errors.New("acme: request has no challenge (listen, webroot, tls listen or dns)")
+	}
+	if c.orders == nil {
+		c.orders = map[orderKey]*lego.Client{}
+	}
+	c.orders[key] = lc
+	return lc, nil
 }
 
 // loadAccountLocked reads (or creates) the account key; c.mu is held.

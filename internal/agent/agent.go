@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/renewer/renewer/internal/acme"
@@ -169,6 +171,22 @@ func (a *Agent) Inspect(c config.Certificate) Inspection {
 	return in
 }
 
+// inspectEach inspects each of certs and calls f with its index and
+// inspection, several at once (f must be safe for that): reading and parsing
+// each certificate and key is most of the work of a pass that renews nothing.
+func (a *Agent) inspectEach(certs []config.Certificate, f func(int, Inspection)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(len(certs), 2*runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(certs); i = int(next.Add(1) - 1) {
+				f(i, a.Inspect(certs[i]))
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // Action says what a pass did with one certificate.
 type Action string
 
@@ -218,27 +236,48 @@ func (a *Agent) RunOnce(ctx context.Context, o PassOptions) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !o.DryRun {
-		a.refreshARI(ctx, certs)
-	}
 	results := make([]Result, len(certs))
-	sem := make(chan struct{}, a.concurrency)
+	// One inspection per certificate, several at once. Most certificates
+	// need nothing and are done with here, so a pass over thousands holds
+	// few inspections at a time; the others keep theirs for the ARI refresh
+	// and renewOne's first check (renewOne inspects again under the lock).
+	ins := make([]*Inspection, len(certs))
+	a.inspectEach(certs, func(i int, in Inspection) {
+		if !o.Force && !in.Decision.Due && !a.hooksPending(in) && (o.DryRun || !a.ariStale(in.Cert, in.Facts, in.State)) {
+			results[i] = Result{Name: in.Cert.Name, Action: Skipped, Decision: in.Decision}
+			return
+		}
+		ins[i] = &in
+	})
+	var todo []int
+	for i, in := range ins {
+		if in != nil {
+			todo = append(todo, i)
+		}
+	}
+	if !o.DryRun {
+		a.refreshARI(ctx, todo, ins)
+	}
+	// concurrency workers take the certificates in config order.
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for i, c := range certs {
+	for range min(a.concurrency, len(todo)) {
 		wg.Go(func() {
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
+			for j := int(next.Add(1) - 1); j < len(todo); j = int(next.Add(1) - 1) {
+				i := todo[j]
+				c := certs[i]
 				select {
 				case <-o.Stop:
 					results[i] = Result{Name: c.Name, Action: Stopped}
+					continue
 				default:
-					results[i] = a.renewOne(ctx, c, o)
 				}
-			case <-o.Stop:
-				results[i] = Result{Name: c.Name, Action: Stopped}
-			case <-ctx.Done():
-				results[i] = Result{Name: c.Name, Action: Failed, Err: ctx.Err()}
+				if err := ctx.Err(); err != nil {
+					results[i] = Result{Name: c.Name, Action: Failed, Err: err}
+					continue
+				}
+				results[i] = a.renewOne(ctx, c, *ins[i], o)
+				ins[i] = nil
 			}
 		})
 	}
@@ -251,13 +290,14 @@ func (a *Agent) RunOnce(ctx context.Context, o PassOptions) ([]Result, error) {
 	return results, nil
 }
 
-func (a *Agent) renewOne(ctx context.Context, c config.Certificate, o PassOptions) Result {
+// renewOne works on c, first inspected as first.
+func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first Inspection, o PassOptions) Result {
 	log := a.log.With("cert", c.Name)
 	res := Result{Name: c.Name}
 
 	// Check, lock, check again: a concurrent `renew` or the daemon may have
 	// renewed it while we waited for the lock.
-	if in := a.Inspect(c); !o.Force && !in.Decision.Due && !a.hooksPending(in) {
+	if in := first; !o.Force && !in.Decision.Due && !a.hooksPending(in) {
 		res.Action, res.Decision = Skipped, in.Decision
 		return res
 	} else if !o.Force && len(o.Names) == 0 && in.State.NextAttempt.After(a.now()) {
@@ -669,9 +709,9 @@ func plural(n int, word string) string {
 // pending, else its renewal time.
 func (a *Agent) Wakes() []schedule.Wake {
 	now := a.now()
-	var wakes []schedule.Wake
-	for _, c := range a.cfg.Certificates {
-		in := a.Inspect(c)
+	wakes := make([]schedule.Wake, len(a.cfg.Certificates))
+	a.inspectEach(a.cfg.Certificates, func(i int, in Inspection) {
+		c := in.Cert
 		w := schedule.Wake{Name: c.Name, At: in.Decision.At, Reason: "renewal: " + string(in.Decision.Reason)}
 		if c.ARI && in.State.ARI != nil && in.Facts != nil && in.State.ARI.NextFetch.Before(w.At) {
 			w = schedule.Wake{Name: c.Name, At: in.State.ARI.NextFetch, Reason: "refresh renewal information"}
@@ -682,7 +722,7 @@ func (a *Agent) Wakes() []schedule.Wake {
 		case in.Decision.Due || a.hooksPending(in):
 			w = schedule.Wake{Name: c.Name, At: now, Reason: "due", Exact: true}
 		}
-		wakes = append(wakes, w)
-	}
+		wakes[i] = w
+	})
 	return wakes
 }

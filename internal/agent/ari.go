@@ -38,25 +38,28 @@ func (a *Agent) ariStale(c config.Certificate, f *certinfo.Facts, st store.State
 	return c.ARI && f != nil && (st.ARI == nil || st.ARI.Serial != f.Serial || !a.now().Before(st.ARI.NextFetch))
 }
 
-// refreshARI fetches renewal information for every selected certificate
-// whose stored answer is stale, a bounded number at once. A certificate
-// locked by another process is left alone (that process is renewing it).
-// Failures are logged and stored; the lifetime rule applies meanwhile.
-func (a *Agent) refreshARI(ctx context.Context, certs []config.Certificate) {
+// refreshARI fetches renewal information for each certificate ins[i] (i in
+// todo) whose stored answer is stale, a bounded number at once, and inspects
+// those again. A certificate locked by another process is left alone (that
+// process is renewing it). Failures are logged and stored; the lifetime rule
+// applies meanwhile.
+func (a *Agent) refreshARI(ctx context.Context, todo []int, ins []*Inspection) {
 	sem := make(chan struct{}, ariConcurrency)
 	var wg sync.WaitGroup
-	for _, c := range certs {
-		in := a.Inspect(c)
+loop:
+	for _, i := range todo {
+		in := ins[i]
+		c := in.Cert
 		if !a.ariStale(c, in.Facts, in.State) {
 			continue
 		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break loop
+		}
 		wg.Go(func() {
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
-			case <-ctx.Done():
-				return
-			}
+			defer func() { <-sem }()
 			unlock, ok, err := a.store.TryLock(c.Name)
 			if err != nil || !ok {
 				return
@@ -66,10 +69,12 @@ func (a *Agent) refreshARI(ctx context.Context, certs []config.Certificate) {
 			if err != nil {
 				return
 			}
-			a.fetchARI(ctx, a.log.With("cert", c.Name), c, in.Facts, a.issuer(in), &st)
+			a.fetchARI(ctx, a.log.With("cert", c.Name), c, in.Facts, a.issuer(*in), &st)
 			if err := a.store.SaveState(c.Name, st); err != nil {
 				a.log.Error("could not save state", "cert", c.Name, "err", err)
 			}
+			again := a.Inspect(c)
+			ins[i] = &again
 		})
 	}
 	wg.Wait()

@@ -136,7 +136,12 @@ func TestCAFaults(t *testing.T) {
 	}
 	now = now.Add(7 * time.Hour) // the stored answers are stale
 	proxy.SetRate(0)
-	a.refreshARI(context.Background(), cfg.Certificates)
+	ins, todo := make([]*Inspection, n), make([]int, n)
+	for i, c := range cfg.Certificates {
+		in := a.Inspect(c)
+		ins[i], todo[i] = &in, i
+	}
+	a.refreshARI(context.Background(), todo, ins)
 	proxy.SetRate(0.15)
 	for _, c := range cfg.Certificates {
 		if in := a.Inspect(c); !in.Decision.Due || in.Decision.Reason != plan.ARINow {

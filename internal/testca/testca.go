@@ -48,6 +48,10 @@ type Options struct {
 	// EAB, when set, makes external account binding required, with these
 	// key identifiers and base64url HMAC keys.
 	EAB map[string]string
+	// StockRetryAfter keeps Pebble's own Retry-After values (authorizations
+	// 3 s, orders 5 s, as in its shipped config) instead of the 1 s that
+	// keeps tests quick; benchmarks use it to see what a client does with them.
+	StockRetryAfter bool
 }
 
 // CA is a running Pebble with its challenge test server.
@@ -127,6 +131,10 @@ func start(ctx context.Context, o Options, pebbleBin, challBin string, logw io.W
 	for name, d := range o.Profiles {
 		profiles[name] = map[string]any{"description": name, "validityPeriod": int(d.Seconds())}
 	}
+	retryAfter := map[string]int{"authz": 1, "order": 1}
+	if o.StockRetryAfter {
+		retryAfter = map[string]int{"authz": 3, "order": 5}
+	}
 	cfg := map[string]any{"pebble": map[string]any{
 		"listenAddress":                  "127.0.0.1:" + strconv.Itoa(acmePort),
 		"managementListenAddress":        "127.0.0.1:" + strconv.Itoa(mgmtPort),
@@ -137,7 +145,7 @@ func start(ctx context.Context, o Options, pebbleBin, challBin string, logw io.W
 		"ocspResponderURL":               "",
 		"externalAccountBindingRequired": len(o.EAB) > 0,
 		"externalAccountMACKeys":         o.EAB,
-		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
+		"retryAfter":                     retryAfter,
 		"keyAlgorithm":                   "ecdsa",
 		"profiles":                       profiles,
 	}}
