@@ -4,7 +4,7 @@ BIN     ?= bin/renewer
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -s -w -X github.com/renewer/renewer/internal/cli.Version=$(VERSION)
 
-.PHONY: all build demo test check fuzz soak bench bench-idle bench-ari clean
+.PHONY: all build demo test check fuzz fuzz-short soak bench bench-idle bench-ari clean
 
 all: build
 
@@ -16,24 +16,39 @@ build:
 demo:
 	$(GO) run ./examples/demo
 
-## test: formatting, vet, and every test with the race detector
+## test: formatting, vet, every test with the race detector, then each fuzz target for 10s
 test: check
 	$(GO) test -race -count=1 -timeout 20m ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## fuzz: each fuzz target for a short while (FUZZTIME=1m for longer)
-FUZZTIME ?= 15s
+## fuzz: each fuzz target for FUZZTIME (default 15s; FUZZTIME=10m for longer); prints
+## each target's final "execs" line and keeps the whole output in bin/fuzz/<target>.log
+FUZZTIME       ?= 15s
+FUZZTIME_SHORT ?= 10s
+FUZZ_TARGETS   := internal/config:FuzzParse internal/certinfo:FuzzParse
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/certinfo
+	@mkdir -p bin/fuzz; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; log=bin/fuzz/$$(echo $$pkg | tr / _)_$$fn.log; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg >$$log 2>&1 || { cat $$log; exit 1; }; \
+	  echo "fuzz $$pkg $$fn ($(FUZZTIME)): $$(grep 'execs:' $$log | tail -n 1 | sed 's/^fuzz: //')"; \
+	done
 
-## soak: the long reliability runs (200 crash kills); prints the figures
+## soak: the long reliability runs, about 20 minutes: 200 SIGKILLs of `renew --force`
+## (TestCrashSafety) and 100 certificates through 3 rounds of CA faults and outages
+## (TestCAFaults); prints the figures, keeps the whole output in bin/soak.log
+SOAK_KILLS  ?= 200
+SOAK_CERTS  ?= 100
+SOAK_ROUNDS ?= 3
 soak:
-	RENEWER_CRASH_KILLS=200 $(GO) test -count=1 -timeout 60m -run 'TestCrashSafety' -v ./cmd/renewer 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|kills|seed'
+	@mkdir -p bin
+	RENEWER_CRASH_KILLS=$(SOAK_KILLS) RENEWER_FAULT_CERTS=$(SOAK_CERTS) RENEWER_FAULT_ROUNDS=$(SOAK_ROUNDS) \
+	  bash -o pipefail -c "$(GO) test -count=1 -timeout 90m -run '^(TestCrashSafety|TestCAFaults)\$$' -v ./cmd/renewer ./internal/agent 2>&1 \
+	  | tee bin/soak.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|kill|seed|summary|faults:|round [0-9]+ |panic'"
 
 ## bench: renewer side by side with certbot and the lego CLI against a local Pebble, all
 ## scenarios of issue 9 (about 10 minutes); prints the table and writes bench/results.md.

@@ -1,14 +1,17 @@
 package testca
 
 import (
+	"bytes"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +47,7 @@ type FaultProxy struct {
 	slow     time.Duration
 	requests atomic.Int64
 	faults   [FaultCount]atomic.Int64
+	badNonce atomic.Int64 // Pebble's own badNonce rejections passed through
 	srv      *http.Server
 }
 
@@ -71,6 +75,7 @@ func StartFaultProxy(ca *CA, rate float64, seed uint64) (*FaultProxy, error) {
 	}
 	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "https", Host: target.Host})
 	rp.Transport = ca.client.Transport
+	rp.ModifyResponse = p.countBadNonce
 	p.srv = &http.Server{Handler: p.handler(rp), ReadHeaderTimeout: 10 * time.Second}
 	go p.srv.Serve(ln)
 	return p, nil
@@ -92,6 +97,27 @@ func (p *FaultProxy) Faults() map[string]int64 {
 		m[f.String()] = p.faults[f].Load()
 	}
 	return m
+}
+
+// BadNonces is how many of Pebble's answers that passed through were
+// badNonce rejections (PEBBLE_WFE_NONCEREJECT), which the client retries.
+func (p *FaultProxy) BadNonces() int64 { return p.badNonce.Load() }
+
+// countBadNonce counts Pebble's badNonce problems, leaving the answer as it was.
+func (p *FaultProxy) countBadNonce(resp *http.Response) error {
+	if resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") {
+		return nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	if bytes.Contains(body, []byte("urn:ietf:params:acme:error:badNonce")) {
+		p.badNonce.Add(1)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return nil
 }
 
 // Close stops the proxy.
