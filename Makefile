@@ -30,7 +30,7 @@ check:
 ## each target's final "execs" line and keeps the whole output in bin/fuzz/<target>.log
 FUZZTIME       ?= 15s
 FUZZTIME_SHORT ?= 10s
-FUZZ_TARGETS   := internal/config:FuzzParse internal/certinfo:FuzzParse
+FUZZ_TARGETS   := internal/config:FuzzParse internal/certinfo:FuzzParse internal/store:FuzzState internal/acme:FuzzHTTP01
 fuzz:
 	@mkdir -p bin/fuzz; for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; log=bin/fuzz/$$(echo $$pkg | tr / _)_$$fn.log; \

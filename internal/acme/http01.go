@@ -40,11 +40,14 @@ func NewHTTPSolver(log *slog.Logger) *HTTPSolver {
 	return &HTTPSolver{log: log, tokens: map[string]string{}, servers: map[string]*listener{}}
 }
 
-// ServeHTTP answers GET /.well-known/acme-challenge/<token> for pending tokens.
-// It is also usable behind another server (a reverse proxy on port 80).
+// ServeHTTP answers GET (and HEAD) /.well-known/acme-challenge/<token> for
+// pending tokens, with the token's key authorization; anything else gets a
+// plain 404 that repeats nothing of the request. The path is matched as sent
+// (escaped), so only the exact path of a pending token is answered. It is
+// also usable behind another server (a reverse proxy on port 80).
 func (h *HTTPSolver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	token, ok := strings.CutPrefix(r.URL.Path, http01.ChallengePath(""))
-	if !ok || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+	token, ok := strings.CutPrefix(r.URL.EscapedPath(), http01.PathPrefix)
+	if !ok || token == "" || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 		http.NotFound(w, r)
 		return
 	}

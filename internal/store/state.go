@@ -60,10 +60,30 @@ func (s *Store) LoadState(name string) (State, error) {
 	if err != nil {
 		return st, fmt.Errorf("store: load state: %w", err)
 	}
-	if err := json.Unmarshal(data, &st); err != nil {
+	st, err = decodeState(data)
+	if err != nil {
 		return State{}, fmt.Errorf("store: load state %s: %w", path, err)
 	}
 	return st, nil
+}
+
+// decodeState is LoadState's decoder: whatever it accepts, encodeState can
+// write back (FuzzState checks it).
+func decodeState(data []byte) (State, error) {
+	var st State
+	if err := json.Unmarshal(data, &st); err != nil {
+		return State{}, err
+	}
+	return st, nil
+}
+
+// encodeState is SaveState's encoder.
+func encodeState(st State) ([]byte, error) {
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
 }
 
 // SaveState replaces state/<name>.json atomically (0600).
@@ -71,12 +91,12 @@ func (s *Store) SaveState(name string, st State) error {
 	if err := validName(name); err != nil {
 		return err
 	}
-	data, err := json.MarshalIndent(st, "", "  ")
+	data, err := encodeState(st)
 	if err != nil {
 		return fmt.Errorf("store: save state %s: %w", name, err)
 	}
 	path := s.statePath(name)
-	if err := writeAtomic(path, append(data, '\n'), 0o600); err != nil {
+	if err := writeAtomic(path, data, 0o600); err != nil {
 		return fmt.Errorf("store: save state %s: %w", path, err)
 	}
 	return nil
