@@ -96,7 +96,7 @@ func (s *Store) SaveState(name string, st State) error {
 		return fmt.Errorf("store: save state %s: %w", name, err)
 	}
 	path := s.statePath(name)
-	if err := writeAtomic(path, data, 0o600); err != nil {
+	if err := writeAtomic(s.fs, path, data, 0o600); err != nil {
 		return fmt.Errorf("store: save state %s: %w", path, err)
 	}
 	return nil

@@ -24,8 +24,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/renameio/v2"
-
 	"github.com/renewer/renewer/internal/certinfo"
 )
 
@@ -57,11 +55,19 @@ type Store struct {
 	root string
 	keep int
 	now  func() time.Time // names versions and stamps installed_at
+	fs   FS               // what writes go through
 }
 
 // Open creates root and its subdirectories (0700) if missing. keep is the
 // number of old versions kept besides the live one.
-func Open(root string, keep int) (*Store, error) {
+func Open(root string, keep int) (*Store, error) { return OpenFS(root, keep, nil) }
+
+// OpenFS is Open with the store's writes (versions, the live link, state,
+// install targets) going through fsys; nil means the OS.
+func OpenFS(root string, keep int, fsys FS) (*Store, error) {
+	if fsys == nil {
+		fsys = osFS{}
+	}
 	if keep < 0 {
 		return nil, fmt.Errorf("store: keep must be >= 0, got %d", keep)
 	}
@@ -74,7 +80,7 @@ func Open(root string, keep int) (*Store, error) {
 			return nil, fmt.Errorf("store: %w", err)
 		}
 	}
-	return &Store{root: abs, keep: keep, now: time.Now}, nil
+	return &Store{root: abs, keep: keep, now: time.Now, fs: fsys}, nil
 }
 
 // Root returns the absolute root directory.
@@ -214,10 +220,15 @@ func (s *Store) installedAt(name, id string) time.Time {
 // Install writes b as a new version of name, validates the written files
 // with certinfo (key matches, names cover domains, chain verifies, not
 // expired at now), swaps live/<name> to it atomically and prunes old
-// versions beyond keep. On failure the previous live version is untouched
-// and nothing new is left on disk. now is the validation time; the version
-// ID and meta.json's installed_at use the store's clock (time.Now). Callers
-// hold Lock(name) around Install.
+// versions beyond keep. now is the validation time; the version ID and
+// meta.json's installed_at use the store's clock (time.Now). Callers hold
+// Lock(name) around Install.
+//
+// When it returns a nil Version (a failed write, a full disk, an invalid
+// bundle), the previous live version is untouched and nothing new is left
+// on disk. A Version with an error means the new version is live but
+// something after the swap failed: the fsync of live/ (the swap may not
+// survive a power loss, so nothing old is pruned) or pruning.
 func (s *Store) Install(name string, domains []string, b Bundle, now time.Time) (*Version, error) {
 	if err := validName(name); err != nil {
 		return nil, err
@@ -237,7 +248,7 @@ func (s *Store) Install(name string, domains []string, b Bundle, now time.Time) 
 		}
 	}()
 
-	facts, err := writeVersion(tmp, name, domains, b, now, s.now().UTC())
+	facts, err := s.writeVersion(tmp, name, domains, b, now, s.now().UTC())
 	if err != nil {
 		return nil, fmt.Errorf("store: install %s: %w", name, err)
 	}
@@ -247,21 +258,21 @@ func (s *Store) Install(name string, domains []string, b Bundle, now time.Time) 
 		return nil, fmt.Errorf("store: install %s: %w", name, err)
 	}
 	v := s.version(name, id)
-	if err := os.Rename(tmp, v.Dir); err != nil {
+	if err := s.fs.Rename(tmp, v.Dir); err != nil {
 		return nil, fmt.Errorf("store: install %s: %w", name, err)
 	}
 	cleanup = v.Dir
-	if err := syncDir(parent); err != nil {
+	if err := syncDir(s.fs, parent); err != nil {
 		return nil, fmt.Errorf("store: install %s: %w", name, err)
 	}
 
 	link := s.liveLink(name)
-	if err := renameio.Symlink(filepath.Join("..", "certs", name, id), link); err != nil {
+	if err := swapSymlink(s.fs, filepath.Join("..", "certs", name, id), link); err != nil {
 		return nil, fmt.Errorf("store: install %s: swap live link: %w", name, err)
 	}
 	cleanup = "" // live now; keep it whatever happens next
-	if err := syncDir(filepath.Dir(link)); err != nil {
-		return nil, fmt.Errorf("store: install %s: %w", name, err)
+	if err := syncDir(s.fs, filepath.Dir(link)); err != nil {
+		return v, fmt.Errorf("store: install %s: %s is live, but the swap may not be durable (old versions kept): %w", name, id, err)
 	}
 	if err := s.prune(name, id); err != nil {
 		return v, fmt.Errorf("store: install %s: installed %s but pruning failed: %w", name, id, err)
@@ -271,7 +282,7 @@ func (s *Store) Install(name string, domains []string, b Bundle, now time.Time) 
 
 // writeVersion writes the bundle into the empty directory dir, fsyncs it,
 // then validates what is on disk and records meta.json.
-func writeVersion(dir, name string, domains []string, b Bundle, now, installedAt time.Time) (*certinfo.Facts, error) {
+func (s *Store) writeVersion(dir, name string, domains []string, b Bundle, now, installedAt time.Time) (*certinfo.Facts, error) {
 	full := joinPEM(b.Cert, b.Chain)
 	files := []struct {
 		name string
@@ -284,7 +295,7 @@ func writeVersion(dir, name string, domains []string, b Bundle, now, installedAt
 		{FullchainFile, full, fileMode},
 	}
 	for _, f := range files {
-		if err := writeNew(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
+		if err := writeNew(s.fs, filepath.Join(dir, f.name), f.data, f.mode); err != nil {
 			return nil, err
 		}
 	}
@@ -318,10 +329,10 @@ func writeVersion(dir, name string, domains []string, b Bundle, now, installedAt
 	if err != nil {
 		return nil, err
 	}
-	if err := writeNew(filepath.Join(dir, MetaFile), append(m, '\n'), fileMode); err != nil {
+	if err := writeNew(s.fs, filepath.Join(dir, MetaFile), append(m, '\n'), fileMode); err != nil {
 		return nil, err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := syncDir(s.fs, dir); err != nil {
 		return nil, err
 	}
 	return facts, nil
@@ -405,59 +416,6 @@ func joinPEM(parts ...[]byte) []byte {
 		}
 	}
 	return buf.Bytes()
-}
-
-// writeNew creates path (which must not exist) with exactly mode, writes data
-// and fsyncs it.
-func writeNew(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	err = f.Chmod(mode) // exact mode, whatever the umask
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// writeAtomic replaces path with data (temp file in the same directory,
-// fsync, rename) with exactly mode, then fsyncs the directory.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	t, err := renameio.NewPendingFile(path, renameio.WithTempDir(dir), renameio.WithStaticPermissions(mode))
-	if err != nil {
-		return err
-	}
-	defer t.Cleanup()
-	if _, err := t.Write(data); err != nil {
-		return err
-	}
-	if err := t.CloseAtomicallyReplace(); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
 }
 
 // AccountDir returns accounts/<key>, created 0700. Characters of key outside
