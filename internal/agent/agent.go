@@ -44,6 +44,9 @@ type Agent struct {
 
 	mu      sync.Mutex
 	clients map[string]*acme.Client // by directory URL
+
+	stateMu sync.Mutex
+	unsaved map[string]store.State // state that could not be written (a full disk), by certificate
 }
 
 // Options wire an Agent. Zero values get defaults.
@@ -82,6 +85,7 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 		solver:    acme.NewHTTPSolver(o.Log),
 		tlsSolver: acme.NewTLSALPNSolver(o.Log),
 		clients:   map[string]*acme.Client{},
+		unsaved:   map[string]store.State{},
 	}
 	a.SetObserver(o.Observer)
 	return a, nil
@@ -161,7 +165,7 @@ func (a *Agent) Inspect(c config.Certificate) Inspection {
 	if in.Problem != nil {
 		in.Facts = nil
 	}
-	in.State, err = a.store.LoadState(c.Name)
+	in.State, err = a.loadState(c.Name)
 	if err != nil && in.Problem == nil {
 		in.Problem = err
 	}
@@ -211,10 +215,46 @@ type Result struct {
 	Version  string  // new live version, when one was installed
 	Err      error   // why the certificate was not renewed (nil when it was, or was not due)
 	HookErrs []error // deploy steps that failed after a successful install: install copies, hooks, verification
+	// StoreErr: the storage could not record the outcome (a full or failing
+	// disk): the state file (kept in memory until it can be written, so a
+	// backoff holds) or, after a new version went live, the fsync of live/
+	// or pruning.
+	StoreErr error
 }
 
 // OK reports whether the result needs no attention.
-func (r Result) OK() bool { return r.Err == nil && len(r.HookErrs) == 0 }
+func (r Result) OK() bool { return r.Err == nil && len(r.HookErrs) == 0 && r.StoreErr == nil }
+
+// Errs is every error of the result, nil ones left out.
+func (r Result) Errs() []error {
+	return slices.DeleteFunc(append([]error{r.Err, r.StoreErr}, r.HookErrs...), func(e error) bool { return e == nil })
+}
+
+// loadState is the stored state of name or, after its last save failed (a
+// full disk), the state that could not be written: kept in memory, so that
+// the backoff it records holds while the disk refuses it.
+func (a *Agent) loadState(name string) (store.State, error) {
+	a.stateMu.Lock()
+	st, ok := a.unsaved[name]
+	a.stateMu.Unlock()
+	if ok {
+		return st, nil
+	}
+	return a.store.LoadState(name)
+}
+
+// saveState writes the state of name, or keeps it in memory when it cannot.
+func (a *Agent) saveState(name string, st store.State) error {
+	err := a.store.SaveState(name, st)
+	a.stateMu.Lock()
+	defer a.stateMu.Unlock()
+	if err != nil {
+		a.unsaved[name] = st
+		return err
+	}
+	delete(a.unsaved, name)
+	return nil
+}
 
 // PassOptions shape one pass.
 type PassOptions struct {
@@ -352,8 +392,9 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first Inspec
 	if v == nil {
 		return a.fail(log, c, res, false, fmt.Errorf("install: %w", err))
 	}
-	if err != nil { // live already swapped; only pruning old versions failed
-		log.Warn("could not prune old versions", "err", err)
+	if err != nil { // live already swapped; its fsync or pruning failed
+		log.Error("new version installed, with a storage problem", "err", err)
+		res.StoreErr = fmt.Errorf("install: %w", err)
 	}
 	facts, err := certinfo.Load(v.Fullchain, v.Key)
 	if err != nil {
@@ -375,8 +416,9 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first Inspec
 		a.fetchARI(ctx, log, c, facts, a.issuer(Inspection{CA: bundle.Directory}), &st)
 	}
 	a.checkNotDueAtOnce(log, c, facts, &st, in.State.Failures)
-	if err := a.store.SaveState(c.Name, st); err != nil {
+	if err := a.saveState(c.Name, st); err != nil {
 		log.Error("could not save state", "err", err)
+		res.StoreErr = errors.Join(res.StoreErr, fmt.Errorf("save state: %w", err))
 	}
 	return res
 }
@@ -456,8 +498,9 @@ func (a *Agent) retryHooks(ctx context.Context, log *slog.Logger, c config.Certi
 	st := in.State
 	st.LastAttempt = a.now()
 	a.recordDeploy(&st, in.Facts, res.HookErrs)
-	if err := a.store.SaveState(c.Name, st); err != nil {
+	if err := a.saveState(c.Name, st); err != nil {
 		log.Error("could not save state", "err", err)
+		res.StoreErr = fmt.Errorf("save state: %w", err)
 	}
 	return res
 }
@@ -492,7 +535,7 @@ func (a *Agent) deploySteps(ctx context.Context, log *slog.Logger, c config.Cert
 		if in.HAProxyBundle != "" {
 			where = append(where, "haproxy_bundle", in.HAProxyBundle)
 		}
-		if err := store.WriteTarget(v, t); err != nil {
+		if err := a.store.WriteTarget(v, t); err != nil {
 			log.Error("install failed", append(where, "err", err)...)
 			return []error{stepError{StepInstall, fmt.Errorf("install: %w", err)}}
 		}
@@ -553,7 +596,7 @@ func (a *Agent) fail(log *slog.Logger, c config.Certificate, res Result, dryRun 
 	if dryRun || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return res
 	}
-	st, lerr := a.store.LoadState(c.Name)
+	st, lerr := a.loadState(c.Name)
 	if lerr != nil {
 		log.Warn("state unreadable; starting it afresh", "err", lerr)
 	}
@@ -569,8 +612,9 @@ func (a *Agent) fail(log *slog.Logger, c config.Certificate, res Result, dryRun 
 	}
 	st.NextAttempt = a.now().Add(delay)
 	log.Info("will retry", "at", st.NextAttempt.UTC().Format(time.RFC3339), "failures", st.Failures)
-	if serr := a.store.SaveState(c.Name, st); serr != nil {
-		log.Error("could not save state", "err", serr)
+	if serr := a.saveState(c.Name, st); serr != nil {
+		log.Error("could not save state; the retry time is kept in memory", "err", serr)
+		res.StoreErr = fmt.Errorf("save state: %w", serr)
 	}
 	return res
 }

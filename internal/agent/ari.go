@@ -65,12 +65,12 @@ loop:
 				return
 			}
 			defer unlock()
-			st, err := a.store.LoadState(c.Name)
+			st, err := a.loadState(c.Name)
 			if err != nil {
 				return
 			}
 			a.fetchARI(ctx, a.log.With("cert", c.Name), c, in.Facts, a.issuer(*in), &st)
-			if err := a.store.SaveState(c.Name, st); err != nil {
+			if err := a.saveState(c.Name, st); err != nil {
 				a.log.Error("could not save state", "cert", c.Name, "err", err)
 			}
 			again := a.Inspect(c)

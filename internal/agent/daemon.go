@@ -185,7 +185,7 @@ func logPass(log *slog.Logger, results []Result) {
 			log.Debug("backing off", "cert", r.Name, "err", r.Err)
 		case !r.OK():
 			log.Warn("certificate needs attention", "cert", r.Name, "action", string(r.Action),
-				"err", errors.Join(append([]error{r.Err}, r.HookErrs...)...))
+				"err", errors.Join(r.Errs()...))
 		}
 	}
 }

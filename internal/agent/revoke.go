@@ -87,7 +87,7 @@ func (a *Agent) Revoke(ctx context.Context, c config.Certificate, reason uint) (
 	}
 	st := in.State
 	st.LastAttempt, st.LastResult, st.LastError = a.now(), "revoked", ""
-	if err := a.store.SaveState(c.Name, st); err != nil {
+	if err := a.saveState(c.Name, st); err != nil {
 		return out, err
 	}
 	a.log.Info("certificate revoked", "cert", c.Name, "serial", out.Serial, "ca", out.CA, "reason", reason)

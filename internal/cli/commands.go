@@ -59,6 +59,14 @@ func cmdRenew(ctx context.Context, e *env, g *globals, args []string) int {
 }
 
 func resultDetail(r agent.Result, now time.Time) string {
+	s := resultText(r, now)
+	if r.StoreErr != nil {
+		s += "; STORAGE ERROR: " + oneLine(r.StoreErr.Error())
+	}
+	return s
+}
+
+func resultText(r agent.Result, now time.Time) string {
 	switch {
 	case r.Err != nil:
 		return oneLine(r.Err.Error())
