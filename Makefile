@@ -4,13 +4,18 @@ BIN     ?= bin/renewer
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -s -w -X github.com/renewer/renewer/internal/cli.Version=$(VERSION)
 
-.PHONY: all build demo test check fuzz soak bench bench-idle bench-ari clean
+.PHONY: all build build-lean demo test check fuzz soak bench bench-idle bench-ari clean
 
 all: build
 
 ## build: a static renewer binary in bin/
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/renewer
+
+## build-lean: the same without the 200 DNS providers' SDKs (rfc2136, acme-dns,
+## exec and httpreq only): a 17 MB binary that needs some 27 MB less memory
+build-lean:
+	CGO_ENABLED=0 $(GO) build -tags lean -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/renewer
 
 ## demo: a local Pebble CA, two real certificates issued, installed, hooked and reported
 demo:
@@ -19,11 +24,13 @@ demo:
 ## test: formatting, vet, and every test with the race detector
 test: check
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -tags lean -count=1 -run 'TestLean' ./cmd/renewer
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags lean ./cmd/renewer
 
 ## fuzz: each fuzz target for a short while (FUZZTIME=1m for longer)
 FUZZTIME ?= 15s

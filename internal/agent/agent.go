@@ -245,6 +245,9 @@ func (a *Agent) RunOnce(ctx context.Context, o PassOptions) ([]Result, error) {
 	a.inspectEach(certs, func(i int, in Inspection) {
 		if !o.Force && !in.Decision.Due && !a.hooksPending(in) && (o.DryRun || !a.ariStale(in.Cert, in.Facts, in.State)) {
 			results[i] = Result{Name: in.Cert.Name, Action: Skipped, Decision: in.Decision}
+			if !o.DryRun {
+				a.obs.Inspected(in)
+			}
 			return
 		}
 		ins[i] = &in
@@ -278,6 +281,9 @@ func (a *Agent) RunOnce(ctx context.Context, o PassOptions) ([]Result, error) {
 				}
 				results[i] = a.renewOne(ctx, c, *ins[i], o)
 				ins[i] = nil
+				if !o.DryRun {
+					a.obs.Inspected(a.Inspect(c))
+				}
 			}
 		})
 	}
