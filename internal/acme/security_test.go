@@ -418,3 +418,30 @@ func TestInsecureSkipVerifyOnlyWhereJustified(t *testing.T) {
 		}
 	}
 }
+
+// A DNS provider's errors lose the certificate's credentials: providers
+// that put their key in a URL quote it in net/http errors.
+func TestDNSProviderErrorsScrubbed(t *testing.T) {
+	s := newScrubber(map[string]string{
+		"DREAMHOST_API_KEY":    "k3y/with+chars",
+		"DNSUPDATE_NAMESERVER": "127.0.0.1:53",
+		"X_TOKEN":              "abc", // too short to scrub safely
+	})
+	inner := fmt.Errorf("unable to communicate: Get \"https://api.example/?key=%s&cmd=x\": dial tcp 127.0.0.1:53: refused; raw k3y/with+chars, path k3y%%2Fwith+chars",
+		"k3y%2Fwith%2Bchars")
+	err := s.wrap(inner)
+	for _, leak := range []string{"k3y/with+chars", "k3y%2Fwith%2Bchars", "k3y%2Fwith+chars"} {
+		if strings.Contains(err.Error(), leak) {
+			t.Errorf("scrubbed error still shows %q: %v", leak, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "127.0.0.1:53") || !strings.Contains(err.Error(), "[redacted]") {
+		t.Errorf("scrubbed too much or nothing: %v", err)
+	}
+	if !errors.Is(err, inner) {
+		t.Error("the scrubbed error does not unwrap to the provider's")
+	}
+	if clean := errors.New("no secret here"); s.wrap(clean) != clean {
+		t.Error("an error without secrets was rewrapped")
+	}
+}

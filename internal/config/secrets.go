@@ -3,13 +3,14 @@ package config
 import (
 	"fmt"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/renewer/renewer/internal/dnsmeta"
 )
 
 // SecretField is a secret written literally in the config file (not read
@@ -23,11 +24,6 @@ type SecretField struct {
 func (s SecretField) String() string {
 	return fmt.Sprintf("%s (line %d)", s.Field, s.Range.Start.Line)
 }
-
-// credentialNameRE matches DNS provider variables that hold credentials
-// (API_TOKEN, TSIG_SECRET, ACCESS_KEY, PASSWORD...), as opposed to
-// settings such as a nameserver or a timeout.
-var credentialNameRE = regexp.MustCompile(`SECRET|TOKEN|PASSW|_PASS$|_PASS_|KEY|AUTH|CREDENTIAL|PRIVATE`)
 
 // literal reports whether expr calls no function: its value is written in
 // the file itself.
@@ -77,7 +73,8 @@ func (d *decoder) noteSecretMap(field string, a *hcl.Attribute, secret func(stri
 	}
 }
 
-func isCredentialName(k string) bool { return credentialNameRE.MatchString(strings.ToUpper(k)) }
+// isCredentialName: a DNS provider variable that holds a credential.
+func isCredentialName(k string) bool { return dnsmeta.IsSecret(k) }
 
 // PermissionWarning returns a warning when the config file holds secrets
 // written in it and other users may read it (any "others" permission bit
