@@ -317,4 +317,3 @@ notify "mail" {
 	}
 	t.Logf("searched %d outputs (%d bytes) for %d secrets in %d forms each", len(tr.parts), len(all), len(secrets), len(forms("x")))
 }
-
