@@ -28,23 +28,75 @@ type HTTPSolver struct {
 	tokens  map[string]string // token -> key authorization
 	servers map[string]*listener
 	closed  bool // after Close, an order abandoned mid-flight opens nothing
+
+	readHeaderTimeout time.Duration // 0: httpReadHeaderTimeout (tests shorten it)
 }
 
 type listener struct {
 	srv     *http.Server
+	addr    net.Addr // where it listens (the port, when addr asked for :0)
 	pending int
+}
+
+// Limits of the standalone HTTP-01 server. It faces the internet on port
+// 80, so a client that sends its request slowly (slowloris), sends huge
+// headers or keeps idle connections open is cut off; a validator's request
+// is one small GET.
+const (
+	httpReadHeaderTimeout = 5 * time.Second
+	httpReadTimeout       = 10 * time.Second
+	httpWriteTimeout      = 10 * time.Second
+	httpIdleTimeout       = 30 * time.Second
+	httpMaxHeaderBytes    = 8 << 10
+)
+
+// newChallengeServer is the standalone server with its limits; tests
+// shorten readHeader.
+func (h *HTTPSolver) newChallengeServer() *http.Server {
+	readHeader := h.readHeaderTimeout
+	if readHeader <= 0 {
+		readHeader = httpReadHeaderTimeout
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeader,
+		ReadTimeout:       httpReadTimeout,
+		WriteTimeout:      httpWriteTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    httpMaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
+	}
+}
+
+// validToken reports whether token can be an ACME challenge token: RFC 8555
+// §8.1 tokens are base64url without padding. Anything else (a path with "/"
+// or "..", an empty name) is never a pending token and never a file name.
+func validToken(token string) bool {
+	if token == "" || len(token) > 256 {
+		return false
+	}
+	for _, c := range []byte(token) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // NewHTTPSolver returns a solver with no listener open yet.
 func NewHTTPSolver(log *slog.Logger) *HTTPSolver {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &HTTPSolver{log: log, tokens: map[string]string{}, servers: map[string]*listener{}}
 }
 
-// ServeHTTP answers GET /.well-known/acme-challenge/<token> for pending tokens.
+// ServeHTTP answers GET /.well-known/acme-challenge/<token> for pending tokens
+// and 404 for everything else: no other path, no listing, no file system.
 // It is also usable behind another server (a reverse proxy on port 80).
 func (h *HTTPSolver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	token, ok := strings.CutPrefix(r.URL.Path, http01.ChallengePath(""))
-	if !ok || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+	if !ok || !validToken(token) || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 		http.NotFound(w, r)
 		return
 	}
@@ -80,6 +132,9 @@ func (p *httpProvider) CleanUp(domain, token, keyAuth string) error {
 }
 
 func (h *HTTPSolver) add(addr, token, keyAuth string) error {
+	if !validToken(token) {
+		return fmt.Errorf("http-01: invalid token %q from the CA", token)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -91,7 +146,7 @@ func (h *HTTPSolver) add(addr, token, keyAuth string) error {
 		if err != nil {
 			return fmt.Errorf("http-01 standalone server: %w", err)
 		}
-		l = &listener{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
+		l = &listener{srv: h.newChallengeServer(), addr: ln.Addr()}
 		h.servers[addr] = l
 		go func() {
 			if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

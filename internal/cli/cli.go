@@ -192,6 +192,9 @@ func loadConfig(e *env, g *globals) (*config.Config, bool) {
 		}
 		return nil, false
 	}
+	if w := config.PermissionWarning(cfg); w != "" {
+		fmt.Fprintf(e.stderr, "renewer: warning: %s\n", w)
+	}
 	return cfg, true
 }
 

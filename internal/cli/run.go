@@ -93,6 +93,11 @@ func cmdRun(ctx context.Context, e *env, g *globals, args []string) int {
 			if errors.As(err, &errs) { // every problem, one per line, in the log
 				return nil, fmt.Errorf("%s is not valid:\n%s", g.config, errs.Error())
 			}
+			if err == nil {
+				if w := config.PermissionWarning(c); w != "" {
+					log.Warn(w)
+				}
+			}
 			return c, err
 		},
 		Reload: reload,

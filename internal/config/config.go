@@ -64,9 +64,10 @@ var (
 // decoder walks the HCL body, evaluating attributes and collecting every
 // diagnostic rather than stopping at the first.
 type decoder struct {
-	dir   string // the config file's directory
-	ctx   *hcl.EvalContext
-	diags hcl.Diagnostics
+	dir     string // the config file's directory
+	ctx     *hcl.EvalContext
+	diags   hcl.Diagnostics
+	secrets []SecretField // secrets written in the file (secrets.go)
 }
 
 func (d *decoder) errorAt(rng hcl.Range, summary, detail string) {
@@ -232,6 +233,7 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 		cfg.Certificates = append(cfg.Certificates, d.certificate(b, defs))
 	}
 	d.observe(cfg, blocks) // observe.go
+	cfg.LiteralSecrets = d.secrets
 	return cfg
 }
 

@@ -26,6 +26,9 @@ type Config struct {
 	Metrics      *Metrics      // nil: no metrics endpoint (observe.go)
 	Watches      []Watch       // in file order, names unique
 	Notifiers    []Notify      // in file order, names unique
+	// LiteralSecrets are the secrets written in the file itself rather
+	// than read with env() or file() (see PermissionWarning).
+	LiteralSecrets []SecretField
 }
 
 // Storage says where renewer keeps accounts, certificates and state.

@@ -59,8 +59,10 @@ type Store struct {
 	now  func() time.Time // names versions and stamps installed_at
 }
 
-// Open creates root and its subdirectories (0700) if missing. keep is the
-// number of old versions kept besides the live one.
+// Open creates root and its subdirectories (0700) if missing, and takes the
+// group's and others' permissions off them if they exist with more (the
+// store holds private keys). keep is the number of old versions kept
+// besides the live one.
 func Open(root string, keep int) (*Store, error) {
 	if keep < 0 {
 		return nil, fmt.Errorf("store: keep must be >= 0, got %d", keep)
@@ -70,7 +72,7 @@ func Open(root string, keep int) (*Store, error) {
 		return nil, fmt.Errorf("store: root %q: %w", root, err)
 	}
 	for _, d := range []string{"", "accounts", "certs", "live", "state", "locks"} {
-		if err := os.MkdirAll(filepath.Join(abs, d), dirMode); err != nil {
+		if err := mkdirPrivate(filepath.Join(abs, d)); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
 	}
@@ -223,7 +225,7 @@ func (s *Store) Install(name string, domains []string, b Bundle, now time.Time) 
 		return nil, err
 	}
 	parent := s.certsDir(name)
-	if err := os.MkdirAll(parent, dirMode); err != nil {
+	if err := mkdirPrivate(parent); err != nil {
 		return nil, fmt.Errorf("store: install %s: %w", name, err)
 	}
 	tmp, err := os.MkdirTemp(parent, tmpPrefix)
@@ -445,6 +447,22 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 	return syncDir(dir)
 }
 
+// mkdirPrivate makes dir (and missing parents) 0700; an existing dir that
+// group or others may enter gets 0700.
+func mkdirPrivate(dir string) error {
+	if err := os.MkdirAll(dir, dirMode); err != nil {
+		return err
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return os.Chmod(dir, dirMode)
+	}
+	return nil
+}
+
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
@@ -475,7 +493,7 @@ func (s *Store) AccountDir(key string) (string, error) {
 		}
 	}
 	dir := filepath.Join(s.root, "accounts", string(safe))
-	if err := os.MkdirAll(dir, dirMode); err != nil {
+	if err := mkdirPrivate(dir); err != nil {
 		return "", fmt.Errorf("store: account dir: %w", err)
 	}
 	return dir, nil
