@@ -21,9 +21,22 @@ import (
 // $ACME_DIRECTORY, $CA_BUNDLE, $HTTP_LISTEN and $TLS_LISTEN; $DEAD_DIRECTORY
 // is a directory URL where nothing listens.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(removeBuilt{m}, map[string]func(){
 		"renewer": func() { os.Exit(run()) },
 	})
+}
+
+// removeBuilt runs the tests, then removes the binary buildRenewer made.
+type removeBuilt struct{ m *testing.M }
+
+func (r removeBuilt) Run() int {
+	code := r.m.Run()
+	if builtOnce.Load() {
+		if bin, err := buildRenewer(); err == nil {
+			os.RemoveAll(filepath.Dir(bin))
+		}
+	}
+	return code
 }
 
 func TestScripts(t *testing.T) {
