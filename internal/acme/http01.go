@@ -22,12 +22,41 @@ import (
 // opened when its first token arrives and closed when its last one is gone,
 // so the port is held only while a challenge is pending.
 type HTTPSolver struct {
-	log *slog.Logger
+	log    *slog.Logger
+	shared TokenStore // fleet mode: tokens of every node; nil for one node
 
 	mu      sync.Mutex
 	tokens  map[string]string // token -> key authorization
 	servers map[string]*listener
 	closed  bool // after Close, an order abandoned mid-flight opens nothing
+}
+
+// TokenStore shares pending HTTP-01 tokens between the nodes of a fleet
+// (store.Shared implements it): behind a load balancer the CA may reach any
+// node, so each one answers the tokens any of them presented.
+type TokenStore interface {
+	PutToken(ctx context.Context, token, keyAuth string) error
+	DeleteToken(ctx context.Context, token string) error
+	Token(token string) (keyAuth string, ok bool)
+}
+
+// tokenTimeout bounds publishing and withdrawing a shared token.
+const tokenTimeout = 10 * time.Second
+
+// SetShared makes the solver publish its tokens to ts and answer the tokens
+// found there as well as its own. Call it before the first challenge.
+func (h *HTTPSolver) SetShared(ts TokenStore) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.shared = ts
+}
+
+// Keep opens a listener on addr now and keeps it open until Close, so that
+// the node answers tokens presented by other nodes of a fleet.
+func (h *HTTPSolver) Keep(addr string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.listenLocked(addr)
 }
 
 type listener struct {
@@ -50,7 +79,11 @@ func (h *HTTPSolver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Lock()
 	keyAuth, ok := h.tokens[token]
+	shared := h.shared
 	h.mu.Unlock()
+	if !ok && shared != nil {
+		keyAuth, ok = shared.Token(token)
+	}
 	if !ok {
 		http.NotFound(w, r)
 		return
@@ -81,7 +114,27 @@ func (p *httpProvider) CleanUp(domain, token, keyAuth string) error {
 
 func (h *HTTPSolver) add(addr, token, keyAuth string) error {
 	h.mu.Lock()
+	shared := h.shared
+	h.mu.Unlock()
+	if shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), tokenTimeout)
+		defer cancel()
+		if err := shared.PutToken(ctx, token, keyAuth); err != nil {
+			return fmt.Errorf("http-01: share token with the fleet: %w", err)
+		}
+	}
+	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.listenLocked(addr); err != nil {
+		return err
+	}
+	h.tokens[token] = keyAuth
+	return nil
+}
+
+// listenLocked makes sure a listener runs on addr and counts one more user
+// of it; h.mu is held.
+func (h *HTTPSolver) listenLocked(addr string) error {
 	if h.closed {
 		return errors.New("http-01 solver is shut down")
 	}
@@ -101,11 +154,20 @@ func (h *HTTPSolver) add(addr, token, keyAuth string) error {
 		h.log.Debug("http-01 server listening", "listen", ln.Addr().String())
 	}
 	l.pending++
-	h.tokens[token] = keyAuth
 	return nil
 }
 
 func (h *HTTPSolver) remove(addr, token string) {
+	h.mu.Lock()
+	shared := h.shared
+	h.mu.Unlock()
+	if shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), tokenTimeout)
+		defer cancel()
+		if err := shared.DeleteToken(ctx, token); err != nil {
+			h.log.Warn("http-01: could not withdraw a shared token (it expires with its lease)", "err", err)
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.tokens, token)
