@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-acme/lego/v4/challenge"
@@ -126,7 +127,12 @@ func (h *HTTPSolver) add(addr, token, keyAuth string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err := h.listenLocked(addr); err != nil {
-		return err
+		if shared == nil || !errors.Is(err, syscall.EADDRINUSE) {
+			return err
+		}
+		// Fleet mode: the daemon on this node holds the port (a `renew`
+		// beside it) and answers from the fleet's tokens, as every node does.
+		h.log.Debug("http-01 port in use; the token is answered from the fleet", "listen", addr)
 	}
 	h.tokens[token] = keyAuth
 	return nil
