@@ -371,7 +371,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first Inspec
 	if a.fleet != nil && !o.DryRun {
 		cl, ok, err := a.fleet.Claim(ctx, c.Name)
 		if err != nil {
-			return a.fail(log, c, res, false, fmt.Errorf("fleet: %w", err))
+			return a.fail(log, c, res, false, err) // "fleet: claim NAME: ..."
 		}
 		if !ok {
 			log.Info("another node of the fleet is renewing it")

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
@@ -273,4 +274,8 @@ func writeFile(t *testing.T, path, data string, mode os.FileMode) {
 	if err := os.WriteFile(path, []byte(data), mode); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func hclRange(file string, line int) hcl.Range {
+	return hcl.Range{Filename: file, Start: hcl.Pos{Line: line, Column: 1}}
 }
