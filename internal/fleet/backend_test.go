@@ -130,7 +130,7 @@ func TestClaimIsExclusiveAndFenced(t *testing.T) {
 		c.Release()
 	}
 	// n1's lease ends as if it had been cut off past its TTL.
-	locks, err := n1.Client().Get(ctx, n1.Key("locks", "www")+"/", clientv3.WithPrefix())
+	locks, err := n1.Client().Get(ctx, n1.Key("locks", "certs", "www")+"/", clientv3.WithPrefix())
 	if err != nil || len(locks.Kvs) != 1 {
 		t.Fatalf("lock keys: %v", err)
 	}

@@ -40,7 +40,7 @@ func TestFleetTakeoverWhenRenewingNodeDies(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("edge-a presented no challenge token within 60s")
 	}
-	locks, err := b.fleet.Client().Get(context.Background(), s.prefix+"/locks/www/", clientv3.WithPrefix())
+	locks, err := b.fleet.Client().Get(context.Background(), s.prefix+"/locks/certs/www/", clientv3.WithPrefix())
 	if err != nil || len(locks.Kvs) != 1 {
 		t.Fatalf("renewal lock while edge-a orders: %v, %d keys", err, len(locks.Kvs))
 	}

@@ -5,7 +5,7 @@
 // Keys under the prefix P:
 //
 //	P/certs/<name>                the published version: JSON with cert, chain and the sealed key
-//	P/locks/<name>/<lease>        renewal lock (concurrency.Mutex on the holder's lease)
+//	P/locks/certs/<name>/<lease>  renewal lock (concurrency.Mutex on the holder's lease)
 //	P/locks/accounts/<acct>/<lease>  lock held while the ACME account is registered
 //	P/accounts/<acct>             the ACME account: sealed JSON of key.pem and account.json
 //	P/nodes/<name>/<node>         what each node serves of <name> (store.NodeReport JSON)
@@ -218,7 +218,7 @@ func (b *Backend) Claim(ctx context.Context, name string) (store.Claim, bool, er
 	if err != nil {
 		return nil, false, fmt.Errorf("fleet: claim %s: %w", name, err)
 	}
-	m := concurrency.NewMutex(s, b.Key("locks", name))
+	m := concurrency.NewMutex(s, b.Key("locks", "certs", name))
 	octx, cancel := b.op(ctx)
 	defer cancel()
 	switch err := m.TryLock(octx); {
