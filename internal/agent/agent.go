@@ -45,8 +45,9 @@ type Agent struct {
 	fleet       store.Shared // nil: a single node (fleet.go)
 	closeFleet  bool
 
-	mu      sync.Mutex
-	clients map[string]*acme.Client // by directory URL
+	mu        sync.Mutex
+	clients   map[string]*acme.Client // by directory URL
+	elsewhere map[string]time.Time    // fleet mode: another node renews it; do not wake for it before (fleet.go)
 }
 
 // Options wire an Agent. Zero values get defaults.
@@ -375,6 +376,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first Inspec
 		}
 		if !ok {
 			log.Info("another node of the fleet is renewing it")
+			a.holdOff(c.Name)
 			res.Action = Elsewhere
 			return res
 		}
@@ -788,6 +790,9 @@ func (a *Agent) Wakes() []schedule.Wake {
 			w = schedule.Wake{Name: c.Name, At: in.State.NextAttempt, Reason: "retry after failure", Exact: true}
 		case in.Decision.Due || a.hooksPending(in):
 			w = schedule.Wake{Name: c.Name, At: now, Reason: "due", Exact: true}
+			if until := a.heldOff(c.Name); until.After(now) && !a.hooksPending(in) {
+				w = schedule.Wake{Name: c.Name, At: until, Reason: "renewing on another node", Exact: true}
+			}
 		}
 		wakes[i] = w
 	})

@@ -83,7 +83,9 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 	var changes <-chan struct{}
 	if o.Fleet != nil {
 		if err := a.ServeChallenges(); err != nil {
-			return fmt.Errorf("fleet: http-01 listeners: %w", err)
+			// Its own orders open the port when they need it; until then
+			// the CA cannot reach the other nodes' tokens here.
+			log.Error("fleet: cannot keep the http-01 port open for the other nodes' challenges", "err", err)
 		}
 		changes = o.Fleet.Changes(ctx)
 		log.Info("fleet mode", "node", o.Fleet.Node())

@@ -44,6 +44,26 @@ func (a *Agent) ServeChallenges() error {
 	return errors.Join(errs...)
 }
 
+// elsewhereRetry is how long the daemon leaves a certificate another node
+// is renewing before it tries to take the lock itself (the holder may have
+// died). A publication wakes it sooner, through the watch.
+const elsewhereRetry = 5 * time.Second
+
+func (a *Agent) holdOff(name string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.elsewhere == nil {
+		a.elsewhere = map[string]time.Time{}
+	}
+	a.elsewhere[name] = a.now().Add(elsewhereRetry)
+}
+
+func (a *Agent) heldOff(name string) time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.elsewhere[name]
+}
+
 // fleetNewer returns the fleet's version of in's certificate when this
 // node does not serve it yet, else nil. The fleet's version is the
 // authority: a node only ever installs what it published first. When etcd
