@@ -45,9 +45,11 @@ type Agent struct {
 	fleet       store.Shared // nil: a single node (fleet.go)
 	closeFleet  bool
 
-	mu        sync.Mutex
-	clients   map[string]*acme.Client // by directory URL
-	elsewhere map[string]time.Time    // fleet mode: another node renews it; do not wake for it before (fleet.go)
+	mu      sync.Mutex
+	clients map[string]*acme.Client // by directory URL
+
+	elsewhereMu sync.Mutex
+	elsewhere   map[string]time.Time // fleet mode: another node renews it; do not wake for it before (fleet.go)
 }
 
 // Options wire an Agent. Zero values get defaults.

@@ -50,8 +50,8 @@ func (a *Agent) ServeChallenges() error {
 const elsewhereRetry = 5 * time.Second
 
 func (a *Agent) holdOff(name string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.elsewhereMu.Lock()
+	defer a.elsewhereMu.Unlock()
 	if a.elsewhere == nil {
 		a.elsewhere = map[string]time.Time{}
 	}
@@ -59,8 +59,8 @@ func (a *Agent) holdOff(name string) {
 }
 
 func (a *Agent) heldOff(name string) time.Time {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.elsewhereMu.Lock()
+	defer a.elsewhereMu.Unlock()
 	return a.elsewhere[name]
 }
 
