@@ -279,3 +279,8 @@ func writeFile(t *testing.T, path, data string, mode os.FileMode) {
 func hclRange(file string, line int) hcl.Range {
 	return hcl.Range{Filename: file, Start: hcl.Pos{Line: line, Column: 1}}
 }
+
+func readAll(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	return string(b), err
+}
