@@ -194,19 +194,29 @@ func (p *proxy) Restore(t *testing.T) {
 	p.serve(ln)
 }
 
-// issuances counts the certificates Pebble issued, from its log.
+// issuances counts the orders Pebble received and the certificates it
+// issued, from its log.
 type issuances struct {
-	mu  sync.Mutex
-	n   int
-	log strings.Builder
+	mu     sync.Mutex
+	n      int
+	orders int
+	log    strings.Builder
 }
 
 func (w *issuances) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.n += strings.Count(string(p), "Issued certificate serial")
+	w.orders += strings.Count(string(p), "Added order ")
 	w.log.Write(p)
 	return len(p), nil
+}
+
+// Orders is the number of ACME orders Pebble created.
+func (w *issuances) Orders() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.orders
 }
 
 func (w *issuances) Count() int {

@@ -103,8 +103,8 @@ func TestFleetCutOffNodeCatchesUp(t *testing.T) {
 	if r := c.pass(t, ctx, agent.PassOptions{Force: true}); r.Action != agent.Failed || !strings.Contains(r.Err.Error(), "fleet") {
 		t.Fatalf("forced renewal on cut-off edge-c: %+v", r)
 	}
-	if n := issued.Count(); n != 1 {
-		t.Fatalf("cut-off edge-c ordered: Pebble issued %d certificates, want 1", n)
+	if n, o := issued.Count(), issued.Orders(); n != 1 || o != 1 {
+		t.Fatalf("cut-off edge-c ordered: Pebble got %d orders, issued %d certificates; want 1 and 1", o, n)
 	}
 	if got := c.serial(t); got != s1 {
 		t.Fatalf("cut-off edge-c serves %q, want its installed %s", got, s1)

@@ -51,8 +51,8 @@ func TestFleetOneRenewalEveryNodeApplies(t *testing.T) {
 		return err == nil && p != nil
 	})
 	waitApplied(t, nodes, first)
-	if n := issued.Count(); n != 1 {
-		t.Fatalf("Pebble issued %d certificates for one renewal of a 3-node fleet, want 1", n)
+	if n, o := issued.Count(), issued.Orders(); n != 1 || o != 1 {
+		t.Fatalf("Pebble got %d orders and issued %d certificates for one renewal of a 3-node fleet, want 1 and 1", o, n)
 	}
 
 	// A forced renewal (`renewer renew --force` beside the daemon) on a
@@ -70,8 +70,8 @@ func TestFleetOneRenewalEveryNodeApplies(t *testing.T) {
 		t.Fatalf("fleet's version after the renewal: %+v, %v; want serial %s from %s", second, err, res.Serial, orderer.name)
 	}
 	waitApplied(t, nodes, second)
-	if n := issued.Count(); n != 2 {
-		t.Fatalf("Pebble issued %d certificates for two renewals, want 2", n)
+	if n, o := issued.Count(), issued.Orders(); n != 2 || o != 2 {
+		t.Fatalf("Pebble got %d orders and issued %d certificates for two renewals, want 2 and 2", o, n)
 	}
 
 	// One ACME account for the fleet: both orderers hold the same one.
