@@ -266,9 +266,10 @@ func (a *Agent) RunOnce(ctx context.Context, o PassOptions) ([]Result, error) {
 	// and renewOne's first check (renewOne inspects again under the lock).
 	ins := make([]*Inspection, len(certs))
 	shared := make([]*store.Published, len(certs)) // fleet mode: a version to apply here
+	var fleetDown atomic.Bool                      // etcd did not answer: do not wait on it again this pass
 	a.inspectEach(certs, func(i int, in Inspection) {
 		if a.fleet != nil && !o.DryRun {
-			if p := a.fleetNewer(ctx, in); p != nil {
+			if p := a.fleetNewer(ctx, in, &fleetDown); p != nil {
 				ins[i], shared[i] = &in, p
 				return
 			}
@@ -385,7 +386,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first Inspec
 		defer cl.Release()
 		claim = cl
 		// Check again: a peer may have published while we inspected.
-		if p := a.fleetNewer(ctx, in); p != nil {
+		if p := a.fleetNewer(ctx, in, nil); p != nil {
 			return a.installShared(ctx, log, c, in, p, res)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/renewer/renewer/internal/certinfo"
@@ -69,10 +70,19 @@ func (a *Agent) heldOff(name string) time.Time {
 // authority: a node only ever installs what it published first. When etcd
 // cannot be read the node keeps what it has (logged; a due certificate then
 // fails to claim its lock and is reported as failing).
-func (a *Agent) fleetNewer(ctx context.Context, in Inspection) *store.Published {
+//
+// down, when not nil, is shared by the calls of one pass: after the first
+// failure the others do not wait on etcd again (a pass over many
+// certificates would otherwise wait a timeout for each).
+func (a *Agent) fleetNewer(ctx context.Context, in Inspection, down *atomic.Bool) *store.Published {
+	if down != nil && down.Load() {
+		return nil
+	}
 	p, err := a.fleet.Latest(ctx, in.Cert.Name)
 	if err != nil {
-		a.log.Warn("fleet unreachable; keeping the installed certificate", "cert", in.Cert.Name, "err", err)
+		if first := down == nil || !down.Swap(true); first {
+			a.log.Warn("fleet unreachable; keeping the installed certificates", "cert", in.Cert.Name, "err", err)
+		}
 		return nil
 	}
 	if p == nil || (in.Facts != nil && in.Facts.Serial == p.Serial) {

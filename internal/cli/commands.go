@@ -205,10 +205,11 @@ func cmdStatus(ctx context.Context, e *env, g *globals, args []string) int {
 	now := time.Now()
 	rep := StatusReport{Checked: now.UTC(), Certificates: []CertStatus{}, Watches: []WatchStatus{}}
 	worst := plan.OK
+	var fleetDown error
 	for _, c := range certs {
 		cs := statusOf(a.Inspect(c), now)
 		if sh := a.Fleet(); sh != nil {
-			fleetStatus(ctx, sh, &cs)
+			fleetStatus(ctx, sh, &cs, &fleetDown)
 		}
 		rep.Certificates = append(rep.Certificates, cs)
 		worst = max(worst, healthOf(cs.Health))

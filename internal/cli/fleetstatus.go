@@ -25,7 +25,17 @@ type FleetNode struct {
 // fleetStatus adds the fleet's view of cs: the published serial and what
 // every node reported. A node behind, or a fleet that cannot be read, is a
 // warning.
-func fleetStatus(ctx context.Context, sh store.Shared, cs *CertStatus) {
+//
+// *down carries the first failure over to the other certificates, so an
+// unreachable etcd costs one timeout, not one per certificate.
+func fleetStatus(ctx context.Context, sh store.Shared, cs *CertStatus, down *error) {
+	if *down != nil {
+		cs.FleetError = (*down).Error()
+		if cs.Health == plan.OK.String() {
+			cs.Health = plan.Warning.String()
+		}
+		return
+	}
 	p, err := sh.Latest(ctx, cs.Name)
 	if err == nil {
 		var reps []store.NodeReport
@@ -45,6 +55,7 @@ func fleetStatus(ctx context.Context, sh store.Shared, cs *CertStatus) {
 		}
 	}
 	if err != nil {
+		*down = err
 		cs.FleetError = err.Error()
 		if cs.Health == plan.OK.String() {
 			cs.Health = plan.Warning.String()

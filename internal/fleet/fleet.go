@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -511,7 +512,7 @@ const tokenLookup = 2 * time.Second
 // Token implements store.Shared (acme.TokenStore): from a cache fed by a
 // watch on P/challenges/, else (a token presented a moment ago) from etcd.
 func (b *Backend) Token(token string) (string, bool) {
-	if token == "" || strings.ContainsAny(token, "/\x00") {
+	if !tokenRE.MatchString(token) { // ACME tokens are base64url (RFC 8555 8.3)
 		return "", false
 	}
 	b.tokensOnce.Do(func() { go b.watchTokens() })
@@ -571,3 +572,5 @@ func (b *Backend) watchTokens() {
 		}
 	}
 }
+
+var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
