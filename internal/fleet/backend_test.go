@@ -12,6 +12,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/renewer/renewer/internal/cli"
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/fleet"
 	"github.com/renewer/renewer/internal/store"
@@ -181,5 +182,27 @@ func TestTokensShared(t *testing.T) {
 	})
 	if _, ok := n2.Token("../certs/www"); ok {
 		t.Error("a token path outside challenges/ was answered")
+	}
+}
+
+// A node whose fleet key file is missing refuses to start in fleet mode,
+// saying where the fleet block is and what is missing.
+func TestNodeWithoutKeyRefusesToStart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "renewer.hcl")
+	writeFile(t, file, `storage { path = "state" }
+acme { directory = "https://127.0.0.1:1/dir" }
+fleet {
+  node     = "edge-9"
+  key_file = "fleet.key"
+  etcd { endpoints = ["http://127.0.0.1:1"] }
+}
+`, 0o600)
+	var out, errb bytes.Buffer
+	code := cli.Run(context.Background(), []string{"run", "--config", file}, &out, &errb)
+	msg := errb.String()
+	if code != cli.ExitFailure || !strings.Contains(msg, file+":3: fleet key:") || !strings.Contains(msg, "fleet.key") {
+		t.Fatalf("run without the fleet key: exit %d\n%s%s", code, out.String(), msg)
 	}
 }
