@@ -36,7 +36,7 @@ type Etcd struct {
 	KeyFile      string
 	Username     string // etcd authentication
 	PasswordFile string // the password, read at start (path resolved)
-	DialTimeout  time.Duration
+	DialTimeout  time.Duration // connecting, and each request: a node cut off fails fast
 }
 
 var nodeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)

@@ -44,9 +44,9 @@ import (
 	"github.com/renewer/renewer/internal/store"
 )
 
-// opTimeout bounds one etcd request, so a node cut off from etcd fails its
-// fleet steps (and keeps serving what it has) instead of hanging.
-const opTimeout = 5 * time.Second
+// Every etcd request is bounded by the dial timeout (dial_timeout, default
+// 5s), so a node cut off from etcd fails its fleet steps (and keeps
+// serving what it has) instead of hanging.
 
 // tokenTTL is the lease of a pending HTTP-01 token: it outlives any order.
 const tokenTTL = 10 * 60
@@ -75,6 +75,7 @@ type Backend struct {
 	ttl    int
 	log    *slog.Logger
 	now    func() time.Time
+	opTime time.Duration   // bound of one request
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 
@@ -125,7 +126,7 @@ func Open(o Options) (*Backend, error) {
 	return &Backend{
 		cli: cli, prefix: strings.TrimSuffix(o.Prefix, "/"), node: o.Node, key: o.Key,
 		ttl: max(1, int((o.LockTTL+time.Second-1)/time.Second)), log: o.Log.With("node", o.Node), now: o.Now,
-		ctx: ctx, cancel: cancel, tokens: map[string]string{},
+		ctx: ctx, cancel: cancel, tokens: map[string]string{}, opTime: o.DialTimeout,
 	}, nil
 }
 
@@ -194,7 +195,7 @@ func (b *Backend) Key(elems ...string) string {
 }
 
 func (b *Backend) op(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, opTimeout)
+	return context.WithTimeout(ctx, b.opTime)
 }
 
 // session grants a lease of the lock TTL and keeps it alive until the
