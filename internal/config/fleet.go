@@ -34,8 +34,8 @@ type Etcd struct {
 	CAFile       string // client TLS: roots to trust for the servers (path resolved)
 	CertFile     string // client TLS certificate and key (both or neither)
 	KeyFile      string
-	Username     string // etcd authentication
-	PasswordFile string // the password, read at start (path resolved)
+	Username     string        // etcd authentication
+	PasswordFile string        // the password, read at start (path resolved)
 	DialTimeout  time.Duration // connecting, and each request: a node cut off fails fast
 }
 
