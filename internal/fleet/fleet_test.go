@@ -121,7 +121,7 @@ func waitApplied(t *testing.T, nodes []*node, p *store.Published) {
 			}
 		}
 		for _, n := range nodes {
-			if n.serial(t) != p.Serial || !slices.Contains(n.deployed(), p.Serial) {
+			if n.serial(t) != p.Serial || !slices.Contains(n.deployed(), p.Serial) || !n.bundleServes(t) {
 				return false
 			}
 		}

@@ -28,6 +28,7 @@ type node struct {
 	cfg      *config.Config
 	fleet    *fleet.Backend
 	hookFile string // the hook appends each serial it deployed
+	bundle   string // HAProxy bundle install target
 	stop     func() // stops the daemon, when one runs
 }
 
@@ -53,7 +54,8 @@ func newFleetSetup(t *testing.T, ca *testca.CA, domain string) *fleetSetup {
 func (s *fleetSetup) newNode(t *testing.T, name, ip, endpoint string) *node {
 	t.Helper()
 	dir := t.TempDir()
-	n := &node{name: name, file: filepath.Join(dir, "renewer.hcl"), hookFile: filepath.Join(dir, "deployed")}
+	n := &node{name: name, file: filepath.Join(dir, "renewer.hcl"), hookFile: filepath.Join(dir, "deployed"),
+		bundle: filepath.Join(dir, "haproxy", "www.pem")}
 	installDir := filepath.Join(dir, "installed")
 	src := fmt.Sprintf(`
 storage { path = "state" }
@@ -81,7 +83,10 @@ certificate "www" {
   domains = [%q]
   ari     = false
   challenge "http" { listen = "%s:%d" }
-  install { dir = %q }
+  install {
+    dir            = %q
+    haproxy_bundle = %q
+  }
   hook "record" {
     command = ["/bin/sh", "-c", "echo \"$RENEWER_SERIAL\" >> \"$OUT\""]
     env     = { OUT = %q }
@@ -91,7 +96,7 @@ certificate "www" {
     server_name = %q
   }
 }
-`, name, s.key, endpoint, s.prefix, s.ca.Directory, s.ca.CABundle, s.domain, ip, s.ca.HTTPPort, installDir, n.hookFile,
+`, name, s.key, endpoint, s.prefix, s.ca.Directory, s.ca.CABundle, s.domain, ip, s.ca.HTTPPort, installDir, n.bundle, n.hookFile,
 		serveInstalled(t, installDir), s.domain)
 	writeFile(t, n.file, src, 0o600)
 	cfg, err := config.Load(n.file)
@@ -198,6 +203,23 @@ func (n *node) serial(t *testing.T) string {
 		return ""
 	}
 	return f.Serial
+}
+
+// bundleServes reports whether the node's HAProxy bundle holds its live
+// certificate (and a key).
+func (n *node) bundleServes(t *testing.T) bool {
+	t.Helper()
+	st, err := store.Open(n.cfg.Storage.Path, n.cfg.Storage.KeepVersions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := st.Live("www")
+	if err != nil {
+		return false
+	}
+	cert, err1 := os.ReadFile(v.Cert)
+	b, err2 := os.ReadFile(n.bundle)
+	return err1 == nil && err2 == nil && strings.HasPrefix(string(b), string(cert)) && strings.Contains(string(b), "PRIVATE KEY")
 }
 
 // deployed lists the serials the node's hook ran for, in order.
