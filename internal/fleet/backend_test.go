@@ -3,7 +3,9 @@ package fleet_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -204,5 +206,51 @@ fleet {
 	msg := errb.String()
 	if code != cli.ExitFailure || !strings.Contains(msg, file+":3: fleet key:") || !strings.Contains(msg, "fleet.key") {
 		t.Fatalf("run without the fleet key: exit %d\n%s%s", code, out.String(), msg)
+	}
+}
+
+// With etcd unreachable, status still shows what this node serves, and
+// says the fleet cannot be read (a warning: exit code 1).
+func TestStatusWithEtcdDown(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "fleet.key"), newKey(t).String(), 0o600)
+	file := filepath.Join(dir, "renewer.hcl")
+	writeFile(t, file, fmt.Sprintf(`storage { path = "state" }
+acme { directory = "https://127.0.0.1:1/dir" }
+fleet {
+  node     = "edge-9"
+  key_file = "fleet.key"
+  etcd {
+    endpoints    = ["http://127.0.0.1:%d"]
+    dial_timeout = "1s"
+  }
+}
+certificate "a" {
+  domains = ["a.example.test"]
+  challenge "http" { listen = ":80" }
+}
+certificate "b" {
+  domains = ["b.example.test"]
+  challenge "http" { listen = ":80" }
+}
+`, freePort(t)), 0o600)
+	var out, errb bytes.Buffer
+	start := time.Now()
+	code := cli.Run(context.Background(), []string{"status", "--json", "--config", file}, &out, &errb)
+	var rep cli.StatusReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || len(rep.Certificates) != 2 {
+		t.Fatalf("status --json (exit %d): %v\n%s%s", code, err, out.String(), errb.String())
+	}
+	for _, c := range rep.Certificates {
+		if c.FleetError == "" || c.Fleet != nil {
+			t.Errorf("%s: fleet_error %q, fleet %+v", c.Name, c.FleetError, c.Fleet)
+		}
+	}
+	if code == cli.ExitOK {
+		t.Errorf("status with etcd down: exit %d", code)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("status with etcd down took %s: one timeout should do", d)
 	}
 }
