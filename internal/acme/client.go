@@ -262,6 +262,13 @@ func tlsHint(err error) string {
 	return ""
 }
 
+// Register loads the account from AccountDir and registers it at the CA
+// unless it is registered already (fleet mode shares the result).
+func (c *Client) Register(ctx context.Context) error {
+	_, err := withContext(ctx, func() (*account, error) { return c.account() })
+	return err
+}
+
 // account returns the registered account, registering it on first use.
 func (c *Client) account() (*account, error) {
 	return c.register(false)

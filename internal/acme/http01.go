@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-acme/lego/v4/challenge"
@@ -22,7 +23,8 @@ import (
 // opened when its first token arrives and closed when its last one is gone,
 // so the port is held only while a challenge is pending.
 type HTTPSolver struct {
-	log *slog.Logger
+	log    *slog.Logger
+	shared TokenStore // fleet mode: tokens of every node; nil for one node
 
 	mu      sync.Mutex
 	tokens  map[string]string // token -> key authorization
@@ -30,6 +32,34 @@ type HTTPSolver struct {
 	closed  bool // after Close, an order abandoned mid-flight opens nothing
 
 	readHeaderTimeout time.Duration // 0: httpReadHeaderTimeout (tests shorten it)
+}
+
+// TokenStore shares pending HTTP-01 tokens between the nodes of a fleet
+// (store.Shared implements it): behind a load balancer the CA may reach any
+// node, so each one answers the tokens any of them presented.
+type TokenStore interface {
+	PutToken(ctx context.Context, token, keyAuth string) error
+	DeleteToken(ctx context.Context, token string) error
+	Token(token string) (keyAuth string, ok bool)
+}
+
+// tokenTimeout bounds publishing and withdrawing a shared token.
+const tokenTimeout = 10 * time.Second
+
+// SetShared makes the solver publish its tokens to ts and answer the tokens
+// found there as well as its own. Call it before the first challenge.
+func (h *HTTPSolver) SetShared(ts TokenStore) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.shared = ts
+}
+
+// Keep opens a listener on addr now and keeps it open until Close, so that
+// the node answers tokens presented by other nodes of a fleet.
+func (h *HTTPSolver) Keep(addr string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.listenLocked(addr)
 }
 
 type listener struct {
@@ -102,7 +132,11 @@ func (h *HTTPSolver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Lock()
 	keyAuth, ok := h.tokens[token]
+	shared := h.shared
 	h.mu.Unlock()
+	if !ok && shared != nil {
+		keyAuth, ok = shared.Token(token)
+	}
 	if !ok {
 		http.NotFound(w, r)
 		return
@@ -136,7 +170,32 @@ func (h *HTTPSolver) add(addr, token, keyAuth string) error {
 		return fmt.Errorf("http-01: invalid token %q from the CA", token)
 	}
 	h.mu.Lock()
+	shared := h.shared
+	h.mu.Unlock()
+	if shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), tokenTimeout)
+		defer cancel()
+		if err := shared.PutToken(ctx, token, keyAuth); err != nil {
+			return fmt.Errorf("http-01: share token with the fleet: %w", err)
+		}
+	}
+	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.listenLocked(addr); err != nil {
+		if shared == nil || !errors.Is(err, syscall.EADDRINUSE) {
+			return err
+		}
+		// Fleet mode: the daemon on this node holds the port (a `renew`
+		// beside it) and answers from the fleet's tokens, as every node does.
+		h.log.Debug("http-01 port in use; the token is answered from the fleet", "listen", addr)
+	}
+	h.tokens[token] = keyAuth
+	return nil
+}
+
+// listenLocked makes sure a listener runs on addr and counts one more user
+// of it; h.mu is held.
+func (h *HTTPSolver) listenLocked(addr string) error {
 	if h.closed {
 		return errors.New("http-01 solver is shut down")
 	}
@@ -156,11 +215,20 @@ func (h *HTTPSolver) add(addr, token, keyAuth string) error {
 		h.log.Debug("http-01 server listening", "listen", ln.Addr().String())
 	}
 	l.pending++
-	h.tokens[token] = keyAuth
 	return nil
 }
 
 func (h *HTTPSolver) remove(addr, token string) {
+	h.mu.Lock()
+	shared := h.shared
+	h.mu.Unlock()
+	if shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), tokenTimeout)
+		defer cancel()
+		if err := shared.DeleteToken(ctx, token); err != nil {
+			h.log.Warn("http-01: could not withdraw a shared token (it expires with its lease)", "err", err)
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.tokens, token)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/renewer/renewer/internal/agent"
 	"github.com/renewer/renewer/internal/config"
+	"github.com/renewer/renewer/internal/fleet"
 )
 
 // Exit codes. 0, 1 and 2 follow the monitoring-plugin convention for
@@ -209,8 +210,20 @@ func newAgent(e *env, g *globals) (*agent.Agent, *config.Config, int) {
 	if !ok {
 		return nil, nil, ExitUsage
 	}
-	a, err := agent.New(cfg, agent.Options{Log: log, Version: version()})
+	o := agent.Options{Log: log, Version: version(), CloseFleet: true}
+	if cfg.Fleet != nil {
+		b, err := fleet.OpenConfig(cfg.Fleet, log)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "renewer: fleet mode: %v\n", err)
+			return nil, nil, ExitFailure
+		}
+		o.Fleet = b
+	}
+	a, err := agent.New(cfg, o)
 	if err != nil {
+		if o.Fleet != nil {
+			o.Fleet.(*fleet.Backend).Close()
+		}
 		fmt.Fprintf(e.stderr, "renewer: %v\n", err)
 		return nil, nil, ExitFailure
 	}

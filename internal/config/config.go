@@ -174,6 +174,7 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 	}
 	top := d.content(body, nil,
 		hcl.BlockHeaderSchema{Type: "storage"},
+		hcl.BlockHeaderSchema{Type: "fleet"},
 		hcl.BlockHeaderSchema{Type: "acme"},
 		hcl.BlockHeaderSchema{Type: "defaults"},
 		hcl.BlockHeaderSchema{Type: "daemon"},
@@ -196,6 +197,10 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 				cfg.Storage.KeepVersions = n
 			}
 		}
+	}
+
+	if b := d.single(blocks["fleet"]); b != nil {
+		cfg.Fleet = d.fleet(b) // fleet.go
 	}
 
 	if b := d.single(blocks["acme"]); b != nil {

@@ -20,6 +20,7 @@ const (
 type Config struct {
 	File         string // path the config was read from
 	Storage      Storage
+	Fleet        *Fleet // nil: single node (fleet.go)
 	ACME         ACME
 	Daemon       Daemon
 	Certificates []Certificate // in file order, names unique
