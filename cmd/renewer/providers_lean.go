@@ -13,13 +13,14 @@ import (
 	"github.com/renewer/renewer/internal/acme"
 )
 
-// A lean build (`make build-lean`, go build -tags lean) links only the DNS
-// providers that need no vendor SDK: RFC 2136 for your own nameservers, an
-// acme-dns delegation, and exec and httpreq, through which a script or a
-// small HTTP service reaches any DNS API. The 200 SDKs of the full build
-// cost some 27 MB of resident memory in every renewer process, because
-// their package initialisers touch pages all over a 65 MB binary (see
-// README, "Performance").
+// A lean build (`make build-lean`, go build -tags lean) is for a single
+// server: no fleet mode (cmd/renewer/fleet.go is left out, and etcd's client
+// with it), and only the DNS providers that need no vendor SDK: RFC 2136 for
+// your own nameservers, an acme-dns delegation, and exec and httpreq,
+// through which a script or a small HTTP service reaches any DNS API. The
+// 200 SDKs of the full build cost some 27 MB of resident memory in every
+// renewer process, because their package initialisers touch pages all over
+// a 65 MB binary (see README, "Performance").
 func init() {
 	acme.SetDNSProviders(func(name string) (acme.DNSProvider, error) {
 		switch name {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/renewer/renewer/internal/agent"
 	"github.com/renewer/renewer/internal/config"
-	"github.com/renewer/renewer/internal/fleet"
 )
 
 // Exit codes. 0, 1 and 2 follow the monitoring-plugin convention for
@@ -212,7 +211,7 @@ func newAgent(e *env, g *globals) (*agent.Agent, *config.Config, int) {
 	}
 	o := agent.Options{Log: log, Version: version(), CloseFleet: true}
 	if cfg.Fleet != nil {
-		b, err := fleet.OpenConfig(cfg.Fleet, log)
+		b, err := openFleetBlock(cfg.Fleet, log)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "renewer: fleet mode: %v\n", err)
 			return nil, nil, ExitFailure
@@ -221,8 +220,8 @@ func newAgent(e *env, g *globals) (*agent.Agent, *config.Config, int) {
 	}
 	a, err := agent.New(cfg, o)
 	if err != nil {
-		if o.Fleet != nil {
-			o.Fleet.(*fleet.Backend).Close()
+		if b, ok := o.Fleet.(FleetBackend); ok {
+			b.Close()
 		}
 		fmt.Fprintf(e.stderr, "renewer: %v\n", err)
 		return nil, nil, ExitFailure

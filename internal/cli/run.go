@@ -14,7 +14,6 @@ import (
 
 	"github.com/renewer/renewer/internal/agent"
 	"github.com/renewer/renewer/internal/config"
-	"github.com/renewer/renewer/internal/fleet"
 	"github.com/renewer/renewer/internal/metrics"
 	"github.com/renewer/renewer/internal/report"
 )
@@ -86,7 +85,7 @@ func cmdRun(ctx context.Context, e *env, g *globals, args []string) int {
 	opts := agent.Options{Log: log, Version: version()}
 	if cfg.Fleet != nil {
 		// A reload keeps this connection: a changed fleet block needs a restart.
-		b, err := fleet.OpenConfig(cfg.Fleet, log)
+		b, err := openFleetBlock(cfg.Fleet, log)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "renewer run: fleet mode: %v\n", err)
 			return ExitFailure
