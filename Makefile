@@ -4,13 +4,19 @@ BIN     ?= bin/renewer
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -s -w -X github.com/renewer/renewer/internal/cli.Version=$(VERSION)
 
-.PHONY: all build demo test check fuzz fuzz-short soak bench bench-idle bench-ari clean
+.PHONY: all build build-lean demo test check fuzz soak bench bench-idle bench-ari clean
 
 all: build
 
 ## build: a static renewer binary in bin/
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/renewer
+
+## build-lean: for a single server: no fleet mode (no etcd client), and only the DNS
+## providers without vendor SDKs (rfc2136, acme-dns, exec, httpreq); a 17 MB binary
+## that needs some 27 MB less memory
+build-lean:
+	CGO_ENABLED=0 $(GO) build -tags lean -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/renewer
 
 ## demo: a local Pebble CA, two real certificates issued, installed, hooked and reported
 demo:
@@ -19,12 +25,14 @@ demo:
 ## test: formatting, vet, every test with the race detector, then each fuzz target for 10s
 test: check
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -tags lean -count=1 -run '^TestLean' ./cmd/renewer
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags lean ./cmd/renewer
 
 ## fuzz: each fuzz target for FUZZTIME (default 15s; FUZZTIME=10m for longer); prints
 ## each target's final "execs" line and keeps the whole output in bin/fuzz/<target>.log

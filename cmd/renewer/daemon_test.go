@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -19,8 +20,12 @@ import (
 	"github.com/renewer/renewer/internal/testca"
 )
 
+// builtOnce says whether buildRenewer ran (TestMain removes its directory).
+var builtOnce atomic.Bool
+
 // buildRenewer builds the real binary once per test run.
 var buildRenewer = sync.OnceValues(func() (string, error) {
+	builtOnce.Store(true)
 	dir, err := os.MkdirTemp("", "renewer-bin-")
 	if err != nil {
 		return "", err

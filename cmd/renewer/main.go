@@ -10,9 +10,12 @@ import (
 	"github.com/renewer/renewer/internal/cli"
 )
 
-func main() {
+func main() { os.Exit(run()) }
+
+// run is the whole program: SIGINT and SIGTERM end its context (the daemon
+// then stops cleanly). The CLI tests run it too, in this test binary.
+func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	defer stop()
+	return cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 }

@@ -10,19 +10,33 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/renewer/renewer/internal/cli"
 	"github.com/renewer/renewer/internal/testca"
 )
 
 // The scripts in testdata/script run the renewer binary (this test binary,
-// re-executed as "renewer") the way a user types it. A script whose name
+// re-executed as "renewer", with main's signal handling) the way a user
+// types it; other tests find it on $PATH as "renewer" too (built with -race
+// under make test). A script whose name
 // starts with "ca_" gets a fresh Pebble CA of its own, described by
 // $ACME_DIRECTORY, $CA_BUNDLE, $HTTP_LISTEN and $TLS_LISTEN; $DEAD_DIRECTORY
 // is a directory URL where nothing listens.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"renewer": func() { os.Exit(cli.Run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) },
+	testscript.Main(removeBuilt{m}, map[string]func(){
+		"renewer": func() { os.Exit(run()) },
 	})
+}
+
+// removeBuilt runs the tests, then removes the binary buildRenewer made.
+type removeBuilt struct{ m *testing.M }
+
+func (r removeBuilt) Run() int {
+	code := r.m.Run()
+	if builtOnce.Load() {
+		if bin, err := buildRenewer(); err == nil {
+			os.RemoveAll(filepath.Dir(bin))
+		}
+	}
+	return code
 }
 
 func TestScripts(t *testing.T) {

@@ -21,7 +21,6 @@ import (
 	"github.com/go-acme/lego/v4/certificate"
 	"github.com/go-acme/lego/v4/lego"
 	legolog "github.com/go-acme/lego/v4/log"
-	"github.com/go-acme/lego/v4/providers/http/webroot"
 	"github.com/go-acme/lego/v4/registration"
 )
 
@@ -240,9 +239,34 @@ func (c *Client) lego(acc *account, keyType certcrypto.KeyType) (*lego.Client, e
 	}
 	lc, err := lego.NewClient(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("acme directory %s: %w", c.opts.Directory, err)
+		return nil, fmt.Errorf("acme directory %s: %w%s", c.opts.Directory, err, tlsHint(err))
 	}
 	return lc, nil
+}
+
+// tlsHint explains a CA whose TLS certificate does not verify. The ACME
+// connection is always verified (against the system roots and the
+// configured ca_bundle); there is no switch to turn that off.
+func tlsHint(err error) string {
+	var ua x509.UnknownAuthorityError
+	var ci x509.CertificateInvalidError
+	var hn x509.HostnameError
+	switch {
+	case errors.As(err, &ua):
+		return " (the CA's TLS certificate is signed by an authority this machine does not trust: for a private CA, set ca_bundle in the acme block to its root)"
+	case errors.As(err, &hn):
+		return " (the CA's TLS certificate is not valid for this host name)"
+	case errors.As(err, &ci):
+		return " (the CA's TLS certificate is not valid: " + ci.Error() + ")"
+	}
+	return ""
+}
+
+// Register loads the account from AccountDir and registers it at the CA
+// unless it is registered already (fleet mode shares the result).
+func (c *Client) Register(ctx context.Context) error {
+	_, err := withContext(ctx, func() (*account, error) { return c.account() })
+	return err
 }
 
 // account returns the registered account, registering it on first use.
@@ -316,7 +340,7 @@ func (c *Client) orderClient(acc *account, req Request, keyType certcrypto.KeyTy
 			return nil, err
 		}
 	case req.Webroot != "":
-		p, err := webroot.NewHTTPProvider(req.Webroot)
+		p, err := newWebrootProvider(req.Webroot)
 		if err != nil {
 			return nil, fmt.Errorf("webroot %s: %w", req.Webroot, err)
 		}

@@ -3,6 +3,7 @@ package acme
 import (
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -78,18 +79,19 @@ func newDNSProvider(r DNSRequest) (*dnsProvider, error) {
 	if !known {
 		return nil, fmt.Errorf("dns provider %q: unknown; did you mean %s?", r.Provider, strings.Join(dnsmeta.Closest(r.Provider, 3), ", "))
 	}
+	scrub := newScrubber(r.Env)
 	var inner DNSProvider
 	err := procenv.With(r.Env, func() (err error) {
 		inner, err = build(r.Provider)
 		return err
 	})
 	if err != nil {
-		return nil, credentialsError(r, meta, err)
+		return nil, credentialsError(r, meta, scrub.wrap(err))
 	}
 	if inner == nil {
 		return nil, fmt.Errorf("dns provider %q: constructor returned nothing", r.Provider)
 	}
-	p := &dnsProvider{inner: inner, name: r.Provider, timeout: dns01.DefaultPropagationTimeout, interval: dns01.DefaultPollingInterval}
+	p := &dnsProvider{inner: inner, name: r.Provider, scrub: scrub, timeout: dns01.DefaultPropagationTimeout, interval: dns01.DefaultPollingInterval}
 	if t, ok := inner.(challenge.ProviderTimeout); ok {
 		p.timeout, p.interval = t.Timeout()
 	}
@@ -143,19 +145,69 @@ func (e *CredentialsError) Unwrap() error { return e.err }
 // Present and CleanUp run while no certificate's variables are set, so a
 // provider that reads the environment late (or starts a program, as exec
 // does) never sees another certificate's credentials.
+//
+// Their errors are scrubbed of the certificate's credentials: a provider
+// that sends its API key in a URL's query (dreamhost, duckdns...) returns
+// net/http errors that quote the URL, and those end up in logs, state and
+// notifications.
 type dnsProvider struct {
 	inner             DNSProvider
 	name              string
+	scrub             scrubber
 	timeout, interval time.Duration
 }
 
 func (p *dnsProvider) Present(domain, token, keyAuth string) error {
-	return procenv.Do(func() error { return p.inner.Present(domain, token, keyAuth) })
+	return p.scrub.wrap(procenv.Do(func() error { return p.inner.Present(domain, token, keyAuth) }))
 }
 
 func (p *dnsProvider) CleanUp(domain, token, keyAuth string) error {
-	return procenv.Do(func() error { return p.inner.CleanUp(domain, token, keyAuth) })
+	return p.scrub.wrap(procenv.Do(func() error { return p.inner.CleanUp(domain, token, keyAuth) }))
 }
+
+// scrubber replaces secret values, as written and URL-escaped, in error
+// text with [redacted].
+type scrubber struct{ r *strings.Replacer }
+
+// newScrubber scrubs the values of env's credential variables
+// (dnsmeta.IsSecret); values shorter than 4 bytes are left alone.
+func newScrubber(env map[string]string) scrubber {
+	var pairs []string
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		v := env[k]
+		if !dnsmeta.IsSecret(k) || len(v) < 4 {
+			continue
+		}
+		for _, f := range []string{v, url.QueryEscape(v), url.PathEscape(v)} {
+			pairs = append(pairs, f, "[redacted]")
+		}
+	}
+	if len(pairs) == 0 {
+		return scrubber{}
+	}
+	return scrubber{strings.NewReplacer(pairs...)}
+}
+
+func (s scrubber) wrap(err error) error {
+	if err == nil || s.r == nil {
+		return err
+	}
+	msg := s.r.Replace(err.Error())
+	if msg == err.Error() {
+		return err
+	}
+	return &scrubbedError{msg: msg, err: err}
+}
+
+// scrubbedError is an error whose text had secrets in it. Unwrap keeps
+// errors.Is and errors.As working; its own text is the scrubbed one.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
 
 func (p *dnsProvider) Timeout() (timeout, interval time.Duration) { return p.timeout, p.interval }
 

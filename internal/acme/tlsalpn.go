@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-acme/lego/v4/challenge"
 	"github.com/go-acme/lego/v4/challenge/tlsalpn01"
@@ -25,12 +27,18 @@ type TLSALPNSolver struct {
 	mu      sync.Mutex
 	certs   map[string]*tls.Certificate // SNI name -> challenge certificate
 	servers map[string]*tlsListener
+
+	handshakeTimeout time.Duration // 0: tlsHandshakeTimeout (tests shorten it)
 }
 
 type tlsListener struct {
 	ln      net.Listener
 	pending int
 }
+
+// tlsHandshakeTimeout bounds each connection to the TLS-ALPN-01 server: a
+// validator completes its handshake at once; a client that stalls is cut off.
+const tlsHandshakeTimeout = 10 * time.Second
 
 // NewTLSALPNSolver returns a solver with no listener open yet.
 func NewTLSALPNSolver(log *slog.Logger) *TLSALPNSolver {
@@ -75,7 +83,12 @@ func (p *tlsProvider) CleanUp(domain, token, keyAuth string) error {
 	return nil
 }
 
+// getCertificate hands out a challenge certificate only to a client that
+// asks for the acme-tls/1 protocol (RFC 8737 §3) and names a pending name.
 func (s *TLSALPNSolver) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if !slices.Contains(hello.SupportedProtos, tlsalpn01.ACMETLS1Protocol) {
+		return nil, fmt.Errorf("tls-alpn-01: client did not offer %s", tlsalpn01.ACMETLS1Protocol)
+	}
 	s.mu.Lock()
 	cert := s.certs[strings.ToLower(hello.ServerName)]
 	s.mu.Unlock()
@@ -122,6 +135,11 @@ func (s *TLSALPNSolver) serve(ln net.Listener) {
 		}
 		go func() {
 			defer conn.Close()
+			timeout := s.handshakeTimeout
+			if timeout <= 0 {
+				timeout = tlsHandshakeTimeout
+			}
+			_ = conn.SetDeadline(time.Now().Add(timeout))
 			if tc, ok := conn.(*tls.Conn); ok {
 				_ = tc.Handshake()
 			}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -41,12 +42,17 @@ type Agent struct {
 	backoff     schedule.Backoff
 	rnd         func() float64
 	obs         Observer
+	fleet       store.Shared // nil: a single node (fleet.go)
+	closeFleet  bool
 
 	mu      sync.Mutex
 	clients map[string]*acme.Client // by directory URL
 
 	stateMu sync.Mutex
 	unsaved map[string]store.State // state that could not be written (a full disk), by certificate
+
+	elsewhereMu sync.Mutex
+	elsewhere   map[string]time.Time // fleet mode: another node renews it; do not wake for it before (fleet.go)
 }
 
 // Options wire an Agent. Zero values get defaults.
@@ -59,6 +65,13 @@ type Options struct {
 
 	// Observer is told of results and hook runs (metrics, notifications); nil: nobody.
 	Observer Observer
+
+	// Fleet, when set, is the storage this node shares with the other
+	// nodes of a fleet (internal/fleet); nil for a single node.
+	Fleet store.Shared
+	// CloseFleet makes Close close Fleet too (when it has a Close method):
+	// for one-shot commands that own it. The daemon's agents share one.
+	CloseFleet bool
 }
 
 // New opens the configured storage. It contacts no CA.
@@ -86,6 +99,10 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 		tlsSolver: acme.NewTLSALPNSolver(o.Log),
 		clients:   map[string]*acme.Client{},
 		unsaved:   map[string]store.State{},
+		fleet:     o.Fleet, closeFleet: o.CloseFleet,
+	}
+	if o.Fleet != nil {
+		a.solver.SetShared(o.Fleet)
 	}
 	a.SetObserver(o.Observer)
 	return a, nil
@@ -95,6 +112,9 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 func (a *Agent) Close() {
 	a.solver.Close()
 	a.tlsSolver.Close()
+	if c, ok := a.fleet.(interface{ Close() error }); ok && a.closeFleet {
+		_ = c.Close()
+	}
 }
 
 // Store is the storage the agent works on.
@@ -203,6 +223,9 @@ const (
 	Failed   Action = "failed"
 	Waiting  Action = "backing off" // failed before; next attempt not yet
 	Stopped  Action = "not started" // the daemon is shutting down
+	// Fleet mode (fleet.go):
+	Elsewhere Action = "renewing on another node" // another node holds the fleet's renewal lock
+	Synced    Action = "applied from fleet"       // another node's new version installed and deployed here
 )
 
 // Result is the outcome of one certificate in a pass.
@@ -282,21 +305,35 @@ func (a *Agent) RunOnce(ctx context.Context, o PassOptions) ([]Result, error) {
 	// few inspections at a time; the others keep theirs for the ARI refresh
 	// and renewOne's first check (renewOne inspects again under the lock).
 	ins := make([]*Inspection, len(certs))
+	shared := make([]*store.Published, len(certs)) // fleet mode: a version to apply here
+	var fleetDown atomic.Bool                      // etcd did not answer: do not wait on it again this pass
 	a.inspectEach(certs, func(i int, in Inspection) {
+		if a.fleet != nil && !o.DryRun {
+			if p := a.fleetNewer(ctx, in, &fleetDown); p != nil {
+				ins[i], shared[i] = &in, p
+				return
+			}
+		}
 		if !o.Force && !in.Decision.Due && !a.hooksPending(in) && (o.DryRun || !a.ariStale(in.Cert, in.Facts, in.State)) {
 			results[i] = Result{Name: in.Cert.Name, Action: Skipped, Decision: in.Decision}
+			if !o.DryRun {
+				a.obs.Inspected(in)
+			}
 			return
 		}
 		ins[i] = &in
 	})
-	var todo []int
+	var todo, renew []int
 	for i, in := range ins {
 		if in != nil {
 			todo = append(todo, i)
+			if shared[i] == nil {
+				renew = append(renew, i)
+			}
 		}
 	}
 	if !o.DryRun {
-		a.refreshARI(ctx, todo, ins)
+		a.refreshARI(ctx, renew, ins)
 	}
 	// concurrency workers take the certificates in config order.
 	var next atomic.Int64
@@ -316,8 +353,18 @@ func (a *Agent) RunOnce(ctx context.Context, o PassOptions) ([]Result, error) {
 					results[i] = Result{Name: c.Name, Action: Failed, Err: err}
 					continue
 				}
-				results[i] = a.renewOne(ctx, c, *ins[i], o)
+				if shared[i] != nil {
+					results[i] = a.applyShared(ctx, c, shared[i])
+				} else {
+					results[i] = a.renewOne(ctx, c, *ins[i], o)
+				}
 				ins[i] = nil
+				if a.fleet != nil && !o.DryRun {
+					a.reportFleet(ctx, c, results[i])
+				}
+				if !o.DryRun {
+					a.obs.Inspected(a.Inspect(c))
+				}
 			}
 		})
 	}
@@ -368,6 +415,28 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first Inspec
 		return res
 	}
 
+	// Fleet mode: one node renews for all, under the fleet's lock, and
+	// publishes before it installs; the others apply what it published.
+	var claim store.Claim
+	if a.fleet != nil && !o.DryRun {
+		cl, ok, err := a.fleet.Claim(ctx, c.Name)
+		if err != nil {
+			return a.fail(log, c, res, false, err) // "fleet: claim NAME: ..."
+		}
+		if !ok {
+			log.Info("another node of the fleet is renewing it")
+			a.holdOff(c.Name)
+			res.Action = Elsewhere
+			return res
+		}
+		defer cl.Release()
+		claim = cl
+		// Check again: a peer may have published while we inspected.
+		if p := a.fleetNewer(ctx, in, nil); p != nil {
+			return a.installShared(ctx, log, c, in, p, res)
+		}
+	}
+
 	log.Info("renewing", "reason", string(res.Decision.Reason), "domains", c.Domains, "dry_run", o.DryRun)
 	bundle, err := a.obtain(ctx, c, o.DryRun, in, !o.NewKey)
 	if err != nil {
@@ -386,9 +455,13 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first Inspec
 		return res
 	}
 
-	v, err := a.store.Install(c.Name, c.Domains, store.Bundle{
-		Cert: bundle.Cert, Chain: bundle.Chain, Key: bundle.Key, CA: bundle.Directory, Account: bundle.Account,
-	}, a.now())
+	sb := store.Bundle{Cert: bundle.Cert, Chain: bundle.Chain, Key: bundle.Key, CA: bundle.Directory, Account: bundle.Account}
+	if claim != nil {
+		if err := a.publish(ctx, c, claim, sb); err != nil {
+			return a.fail(log, c, res, false, err)
+		}
+	}
+	v, err := a.store.Install(c.Name, c.Domains, sb, a.now())
 	if v == nil {
 		return a.fail(log, c, res, false, fmt.Errorf("install: %w", err))
 	}
@@ -630,7 +703,7 @@ func (a *Agent) obtain(ctx context.Context, c config.Certificate, dryRun bool, i
 			continue
 		}
 		seen[ca.Directory] = true
-		client, err := a.client(ca)
+		client, err := a.client(ctx, ca)
 		if err != nil {
 			return nil, err
 		}
@@ -708,7 +781,7 @@ func (a *Agent) issuer(in Inspection) config.CA {
 }
 
 // client returns the ACME client of one CA, made on first use.
-func (a *Agent) client(ca config.CA) (*acme.Client, error) {
+func (a *Agent) client(ctx context.Context, ca config.CA) (*acme.Client, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if c := a.clients[ca.Directory]; c != nil {
@@ -736,6 +809,11 @@ func (a *Agent) client(ca config.CA) (*acme.Client, error) {
 	c, err := acme.New(o, a.solver)
 	if err != nil {
 		return nil, err
+	}
+	if a.fleet != nil { // every node orders with the fleet's account, before it loads one
+		if err := a.fleet.SyncAccount(ctx, filepath.Base(accDir), accDir, c.Register); err != nil {
+			return nil, fmt.Errorf("fleet account: %w", err)
+		}
 	}
 	a.clients[ca.Directory] = c
 	return c, nil
@@ -765,6 +843,9 @@ func (a *Agent) Wakes() []schedule.Wake {
 			w = schedule.Wake{Name: c.Name, At: in.State.NextAttempt, Reason: "retry after failure", Exact: true}
 		case in.Decision.Due || a.hooksPending(in):
 			w = schedule.Wake{Name: c.Name, At: now, Reason: "due", Exact: true}
+			if until := a.heldOff(c.Name); until.After(now) && !a.hooksPending(in) {
+				w = schedule.Wake{Name: c.Name, At: until, Reason: "renewing on another node", Exact: true}
+			}
 		}
 		wakes[i] = w
 	})

@@ -85,7 +85,7 @@ loop:
 // keeps its moment, so restarts do not move it.
 func (a *Agent) fetchARI(ctx context.Context, log *slog.Logger, c config.Certificate, f *certinfo.Facts, issuer config.CA, st *store.State) {
 	now := a.now()
-	client, err := a.client(issuer)
+	client, err := a.client(ctx, issuer)
 	if err != nil {
 		log.Warn("renewal information unavailable", "err", err)
 		return

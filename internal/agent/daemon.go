@@ -78,6 +78,19 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 	}
 	defer func() { closeReporter(log, rep) }()
 
+	// Fleet mode: answer every node's HTTP-01 tokens, and run a pass as soon
+	// as another node publishes a version (or etcd is reachable again).
+	var changes <-chan struct{}
+	if o.Fleet != nil {
+		if err := a.ServeChallenges(); err != nil {
+			// Its own orders open the port when they need it; until then
+			// the CA cannot reach the other nodes' tokens here.
+			log.Error("fleet: cannot keep the http-01 port open for the other nodes' challenges", "err", err)
+		}
+		changes = o.Fleet.Changes(ctx)
+		log.Info("fleet mode", "node", o.Fleet.Node())
+	}
+
 	// work outlives ctx by the grace period, so installs under way finish.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
@@ -140,10 +153,17 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 			a.Close()
 			closeReporter(log, rep)
 			a, cfg, rep = na, next, nrep
+			if o.Fleet != nil {
+				if err := a.ServeChallenges(); err != nil {
+					log.Error("fleet: http-01 listeners", "err", err)
+				}
+			}
 			grace.Store(int64(cfg.Daemon.ShutdownGrace))
 			log.Info("config reloaded", "config", cfg.File, "certificates", len(cfg.Certificates))
 			o.Notify("READY=1")
 		case <-timer.C:
+		case <-changes: // nil (never ready) for a single node
+			log.Debug("fleet: a new version was published; checking")
 		}
 
 		results, err := a.RunOnce(work, PassOptions{Stop: stop})

@@ -20,6 +20,16 @@ type recorder struct {
 	mu    sync.Mutex
 	hooks []string
 	done  []Result
+	seen  map[string]Inspection
+}
+
+func (r *recorder) Inspected(in Inspection) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, twice := r.seen[in.Cert.Name]; twice {
+		in.Problem = fmt.Errorf("inspected twice in one pass")
+	}
+	r.seen[in.Cert.Name] = in
 }
 
 func (r *recorder) HookRan(cert, hook string, err error) {
@@ -74,7 +84,7 @@ certificate "missing" {
 		t.Fatal(err)
 	}
 
-	rec := &recorder{}
+	rec := &recorder{seen: map[string]Inspection{}}
 	a, err := New(cfg, Options{Observer: rec})
 	if err != nil {
 		t.Fatal(err)
@@ -93,12 +103,24 @@ certificate "missing" {
 		t.Errorf("results: %+v", rec.done)
 	}
 
+	// Each certificate's last inspection, as the pass left it: the failure
+	// is already counted in the one for "missing".
+	if in := rec.seen["pending"]; in.Facts == nil || in.Problem != nil {
+		t.Errorf("pending inspected as %+v", in)
+	}
+	if in := rec.seen["missing"]; in.State.Failures != 1 || in.Problem != nil {
+		t.Errorf("missing inspected with %d failures, problem %v", in.State.Failures, in.Problem)
+	}
+	if len(rec.seen) != 2 {
+		t.Errorf("inspections of %d certificates, want 2", len(rec.seen))
+	}
+
 	// A dry run is not reported: nothing real happened.
-	rec.done = nil
+	rec.done, rec.seen = nil, map[string]Inspection{}
 	if _, err := a.RunOnce(ctx, PassOptions{DryRun: true, Names: []string{"missing"}}); err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.done) != 0 {
-		t.Errorf("dry run reported: %+v", rec.done)
+	if len(rec.done) != 0 || len(rec.seen) != 0 {
+		t.Errorf("dry run reported: %+v, inspections %v", rec.done, rec.seen)
 	}
 }

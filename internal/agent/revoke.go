@@ -99,7 +99,7 @@ func (a *Agent) Revoke(ctx context.Context, c config.Certificate, reason uint) (
 // renewer recorded them.
 func (a *Agent) revocationClient(meta store.Meta) (*acme.Client, error) {
 	if meta.CA == "" || meta.Account == "" {
-		return a.client(a.cfg.ACME.CAs()[0])
+		return a.client(context.Background(), a.cfg.ACME.CAs()[0])
 	}
 	ca := config.CA{Directory: meta.CA, CABundle: a.cfg.ACME.CABundle}
 	for _, known := range a.cfg.ACME.CAs() {

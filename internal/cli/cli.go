@@ -192,6 +192,9 @@ func loadConfig(e *env, g *globals) (*config.Config, bool) {
 		}
 		return nil, false
 	}
+	if w := config.PermissionWarning(cfg); w != "" {
+		fmt.Fprintf(e.stderr, "renewer: warning: %s\n", w)
+	}
 	return cfg, true
 }
 
@@ -206,8 +209,20 @@ func newAgent(e *env, g *globals) (*agent.Agent, *config.Config, int) {
 	if !ok {
 		return nil, nil, ExitUsage
 	}
-	a, err := agent.New(cfg, agent.Options{Log: log, Version: version()})
+	o := agent.Options{Log: log, Version: version(), CloseFleet: true}
+	if cfg.Fleet != nil {
+		b, err := openFleetBlock(cfg.Fleet, log)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "renewer: fleet mode: %v\n", err)
+			return nil, nil, ExitFailure
+		}
+		o.Fleet = b
+	}
+	a, err := agent.New(cfg, o)
 	if err != nil {
+		if b, ok := o.Fleet.(FleetBackend); ok {
+			b.Close()
+		}
 		fmt.Fprintf(e.stderr, "renewer: %v\n", err)
 		return nil, nil, ExitFailure
 	}

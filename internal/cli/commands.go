@@ -143,6 +143,11 @@ type CertStatus struct {
 	// Verified: every verify endpoint served the live serial (absent when
 	// the certificate has no verify block).
 	Verified *bool `json:"verified,omitempty"`
+	// Fleet mode (fleetstatus.go): the serial the fleet published, and
+	// what each node serves; FleetError when etcd could not be read.
+	FleetSerial string      `json:"fleet_serial,omitempty"`
+	Fleet       []FleetNode `json:"fleet,omitempty"`
+	FleetError  string      `json:"fleet_error,omitempty"`
 }
 
 // StatusReport is the whole of `status --json`.
@@ -208,8 +213,12 @@ func cmdStatus(ctx context.Context, e *env, g *globals, args []string) int {
 	now := time.Now()
 	rep := StatusReport{Checked: now.UTC(), Certificates: []CertStatus{}, Watches: []WatchStatus{}}
 	worst := plan.OK
+	var fleetDown error
 	for _, c := range certs {
 		cs := statusOf(a.Inspect(c), now)
+		if sh := a.Fleet(); sh != nil {
+			fleetStatus(ctx, sh, &cs, &fleetDown)
+		}
 		rep.Certificates = append(rep.Certificates, cs)
 		worst = max(worst, healthOf(cs.Health))
 	}
@@ -225,6 +234,9 @@ func cmdStatus(ctx context.Context, e *env, g *globals, args []string) int {
 	} else {
 		if len(rep.Certificates) > 0 || len(rep.Watches) == 0 {
 			printStatus(e.stdout, rep, now)
+		}
+		if sh := a.Fleet(); sh != nil && len(rep.Certificates) > 0 {
+			printFleet(e.stdout, sh.Node(), rep.Certificates, now)
 		}
 		if len(rep.Watches) > 0 {
 			if len(rep.Certificates) > 0 {

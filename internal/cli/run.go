@@ -82,16 +82,32 @@ func cmdRun(ctx context.Context, e *env, g *globals, args []string) int {
 		}()
 	}
 
+	opts := agent.Options{Log: log, Version: version()}
+	if cfg.Fleet != nil {
+		// A reload keeps this connection: a changed fleet block needs a restart.
+		b, err := openFleetBlock(cfg.Fleet, log)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "renewer run: fleet mode: %v\n", err)
+			return ExitFailure
+		}
+		defer b.Close()
+		opts.Fleet = b
+	}
 	err = agent.RunDaemon(ctx, cfg, agent.DaemonOptions{
 		NewReporter: func(c *config.Config) (agent.PassReporter, error) {
 			return report.New(c, report.Options{Log: log, Version: version(), Metrics: m, WatchEvery: report.DefaultWatchEvery})
 		},
-		Options: agent.Options{Log: log, Version: version()},
+		Options: opts,
 		Load: func() (*config.Config, error) {
 			c, err := config.Load(g.config)
 			var errs *config.Errors
 			if errors.As(err, &errs) { // every problem, one per line, in the log
 				return nil, fmt.Errorf("%s is not valid:\n%s", g.config, errs.Error())
+			}
+			if err == nil {
+				if w := config.PermissionWarning(c); w != "" {
+					log.Warn(w)
+				}
 			}
 			return c, err
 		},

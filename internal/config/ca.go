@@ -80,10 +80,10 @@ func (d *decoder) acme(b *hcl.Block) ACME {
 	d.eval(c.Attributes["preferred_chain"], &a.PreferredChain)
 	blocks := c.Blocks.ByType()
 	if eb := d.single(blocks["eab"]); eb != nil {
-		a.EAB = d.eab(eb)
+		a.EAB = d.eab(eb, "acme.eab.hmac")
 	}
 	seen := map[string]int{a.Directory: b.DefRange.Start.Line}
-	for _, fb := range blocks["fallback"] {
+	for i, fb := range blocks["fallback"] {
 		fc := d.content(fb.Body, []string{"directory", "ca_bundle", "preferred_chain"}, hcl.BlockHeaderSchema{Type: "eab"})
 		ca := CA{CABundle: a.CABundle}
 		attr := fc.Attributes["directory"]
@@ -102,7 +102,7 @@ func (d *decoder) acme(b *hcl.Block) ACME {
 		}
 		d.eval(fc.Attributes["preferred_chain"], &ca.PreferredChain)
 		if eb := d.single(fc.Blocks.ByType()["eab"]); eb != nil {
-			ca.EAB = d.eab(eb)
+			ca.EAB = d.eab(eb, fmt.Sprintf("acme.fallback[%d].eab.hmac", i))
 		}
 		a.Fallback = append(a.Fallback, ca)
 	}
@@ -123,7 +123,7 @@ func (d *decoder) caBundle(attr *hcl.Attribute) string {
 	return p
 }
 
-func (d *decoder) eab(b *hcl.Block) *EAB {
+func (d *decoder) eab(b *hcl.Block, field string) *EAB {
 	c := d.content(b.Body, []string{"kid", "hmac"})
 	e := &EAB{}
 	kid, hmac := c.Attributes["kid"], c.Attributes["hmac"]
@@ -136,6 +136,7 @@ func (d *decoder) eab(b *hcl.Block) *EAB {
 	if d.eval(kid, &e.KID) && e.KID == "" {
 		d.attrError(kid, "Empty kid", "kid must be the key identifier your CA gave you.")
 	}
+	d.noteSecret(field, hmac)
 	if d.eval(hmac, &e.HMAC) {
 		e.HMAC = strings.TrimRight(strings.TrimSpace(e.HMAC), "=")
 		// The secret itself never appears in a message.

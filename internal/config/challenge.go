@@ -111,6 +111,7 @@ func (d *decoder) dnsChallenge(b *hcl.Block) Challenge {
 				dns.Provider, dnsmeta.Count(), dnsmeta.LegoVersion, hint))
 		}
 	}
+	d.noteSecretMap(`challenge "dns" env`, c.Attributes["env"], isCredentialName)
 	if a := c.Attributes["env"]; d.eval(a, &dns.Env) {
 		for _, k := range slices.Sorted(maps.Keys(dns.Env)) {
 			if !envNameRE.MatchString(k) {

@@ -64,9 +64,10 @@ var (
 // decoder walks the HCL body, evaluating attributes and collecting every
 // diagnostic rather than stopping at the first.
 type decoder struct {
-	dir   string // the config file's directory
-	ctx   *hcl.EvalContext
-	diags hcl.Diagnostics
+	dir     string // the config file's directory
+	ctx     *hcl.EvalContext
+	diags   hcl.Diagnostics
+	secrets []SecretField // secrets written in the file (secrets.go)
 }
 
 func (d *decoder) errorAt(rng hcl.Range, summary, detail string) {
@@ -173,6 +174,7 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 	}
 	top := d.content(body, nil,
 		hcl.BlockHeaderSchema{Type: "storage"},
+		hcl.BlockHeaderSchema{Type: "fleet"},
 		hcl.BlockHeaderSchema{Type: "acme"},
 		hcl.BlockHeaderSchema{Type: "defaults"},
 		hcl.BlockHeaderSchema{Type: "daemon"},
@@ -195,6 +197,10 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 				cfg.Storage.KeepVersions = n
 			}
 		}
+	}
+
+	if b := d.single(blocks["fleet"]); b != nil {
+		cfg.Fleet = d.fleet(b) // fleet.go
 	}
 
 	if b := d.single(blocks["acme"]); b != nil {
@@ -232,6 +238,7 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 		cfg.Certificates = append(cfg.Certificates, d.certificate(b, defs))
 	}
 	d.observe(cfg, blocks) // observe.go
+	cfg.LiteralSecrets = d.secrets
 	return cfg
 }
 

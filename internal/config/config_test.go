@@ -340,3 +340,29 @@ func mustCron(t *testing.T, spec string) cron.Schedule {
 	}
 	return s
 }
+
+func TestFleet(t *testing.T) {
+	cfg, err := Load("testdata/fleet.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Fleet{
+		Node: "edge-1", KeyFile: abs(t, "testdata/fleet.key"), LockTTL: DefaultLockTTL,
+		Etcd: Etcd{
+			Endpoints: []string{"https://10.0.0.1:2379", "https://10.0.0.2:2379"}, Prefix: "/renewer/prod",
+			CAFile: abs(t, "testdata/etcd-ca.pem"), CertFile: abs(t, "testdata/etcd-client.pem"), KeyFile: abs(t, "testdata/etcd-client.key"),
+			Username: "renewer", PasswordFile: abs(t, "testdata/etcd.pass"), DialTimeout: DefaultDialTimeout,
+		},
+	}
+	got := cfg.Fleet
+	if got == nil {
+		t.Fatal("no fleet decoded")
+	}
+	got.Range = hcl.Range{}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("fleet =\n%+v\nwant\n%+v", got, want)
+	}
+	if cfg, err := Load("testdata/minimal.hcl"); err != nil || cfg.Fleet != nil {
+		t.Errorf("minimal config: fleet %+v, %v", cfg.Fleet, err)
+	}
+}

@@ -270,10 +270,12 @@ func (d *decoder) notify(b *hcl.Block) Notify {
 	if webhook != nil {
 		set = append(set, "webhook")
 		n.Webhook = Secret(d.webhookURL(webhook))
+		d.noteSecret(fmt.Sprintf("notify %q webhook", n.Name), webhook)
 	}
 	if slack != nil {
 		set = append(set, "slack")
 		n.Slack = Secret(d.webhookURL(slack))
+		d.noteSecret(fmt.Sprintf("notify %q slack", n.Name), slack)
 	}
 	if email != nil {
 		set = append(set, "email")
@@ -289,6 +291,7 @@ func (d *decoder) notify(b *hcl.Block) Notify {
 			"This notify block sets %s; use one target per notify block (one block each for more).", strings.Join(set, " and ")))
 	}
 	if headers != nil {
+		d.noteSecretMap(fmt.Sprintf("notify %q headers", n.Name), headers, func(string) bool { return true })
 		if webhook == nil {
 			d.attrError(headers, "Headers without webhook", "headers apply to a webhook target only.")
 		} else if d.eval(headers, &n.Headers) {
@@ -376,6 +379,7 @@ func (d *decoder) email(b *hcl.Block) *Email {
 	}
 	user, pass := c.Attributes["username"], c.Attributes["password"]
 	d.eval(user, &e.Username)
+	d.noteSecret("email password", pass)
 	var p string
 	if d.eval(pass, &p) {
 		e.Password = Secret(p)

@@ -20,12 +20,16 @@ const (
 type Config struct {
 	File         string // path the config was read from
 	Storage      Storage
+	Fleet        *Fleet // nil: single node (fleet.go)
 	ACME         ACME
 	Daemon       Daemon
 	Certificates []Certificate // in file order, names unique
 	Metrics      *Metrics      // nil: no metrics endpoint (observe.go)
 	Watches      []Watch       // in file order, names unique
 	Notifiers    []Notify      // in file order, names unique
+	// LiteralSecrets are the secrets written in the file itself rather
+	// than read with env() or file() (see PermissionWarning).
+	LiteralSecrets []SecretField
 }
 
 // Storage says where renewer keeps accounts, certificates and state.

@@ -9,6 +9,7 @@ package dnsmeta
 
 import (
 	"cmp"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -94,3 +95,13 @@ func distance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// secretNameRE matches variables that hold credentials (API_TOKEN,
+// TSIG_SECRET, ACCESS_KEY, PASSWORD...), as opposed to settings such as a
+// nameserver or a timeout.
+var secretNameRE = regexp.MustCompile(`SECRET|TOKEN|PASSW|_PASS$|_PASS_|KEY|AUTH|CREDENTIAL|PRIVATE`)
+
+// IsSecret reports whether the variable name looks like it holds a
+// credential. It errs on the side of yes (DNSUPDATE_TSIG_KEY is a key's
+// name, not the key).
+func IsSecret(name string) bool { return secretNameRE.MatchString(strings.ToUpper(name)) }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +74,58 @@ func TestRunTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("timeout took %s", d)
+	}
+}
+
+// Shell metacharacters in a hook's arguments are passed to the program as
+// they are: no shell sees them unless the user writes one.
+func TestRunMetacharactersLiteral(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "pwned")
+	out := filepath.Join(dir, "args")
+	args := []string{
+		"; touch " + marker,
+		"$(touch " + marker + ")",
+		"`touch " + marker + "`",
+		"&& touch " + marker,
+		"| touch " + marker,
+		"> " + marker,
+		"$HOME ${PATH} * ?",
+		"'quoted' \"double\"\nnewline",
+	}
+	// printf is a program, not a shell: it prints each argument on a line,
+	// and the hook's output is logged line by line.
+	cmd := append([]string{"/usr/bin/env", "printf", `%s\n`}, args...)
+	logs, err := run(t, config.Hook{Name: "literal", Command: cmd}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range args[:7] {
+		if !strings.Contains(logs, strconv.Quote(a)) && !strings.Contains(logs, "line="+a) {
+			t.Errorf("output does not show %q literally:\n%s", a, logs)
+		}
+	}
+	// Capture what the program saw through a second, file-writing run.
+	h := config.Hook{Name: "capture", Command: append([]string{"/bin/sh", "-c", `printf '%s\0' "$@" > "$0"`, out}, args...)}
+	if _, err := run(t, h, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Join(args, "\x00") + "\x00"; string(got) != want {
+		t.Errorf("the program saw %q, want %q", got, want)
+	}
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		t.Fatalf("an argument was run by a shell: %s exists", marker)
+	}
+
+	// Only an explicit ["/bin/sh", "-c", ...] interprets them.
+	if _, err := run(t, config.Hook{Name: "shell", Command: []string{"/bin/sh", "-c", "true; touch " + marker}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("the explicit shell did not run: %v", err)
 	}
 }

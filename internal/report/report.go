@@ -55,6 +55,9 @@ type Reporter struct {
 	mu          sync.Mutex
 	lastWatches []watch.Result // of the last connection to the watches
 	watchedAt   time.Time
+
+	passMu sync.Mutex
+	pass   map[string]agent.Inspection // from Inspected, until Check uses them
 }
 
 var _ agent.PassReporter = (*Reporter)(nil)
@@ -96,6 +99,33 @@ func (r *Reporter) HookRan(cert, hook string, err error) {
 	if r.metrics != nil {
 		r.metrics.HookRun(cert, hook, err == nil)
 	}
+}
+
+// Inspected implements agent.Observer: it keeps the pass's inspection of a
+// certificate for the Check after the pass, which then reads only the
+// certificates the pass did not report. The parsed certificates are
+// dropped: reporting needs only their facts.
+func (r *Reporter) Inspected(in agent.Inspection) {
+	if in.Facts != nil {
+		f := *in.Facts
+		f.Leaf, f.Chain = nil, nil
+		in.Facts = &f
+	}
+	r.passMu.Lock()
+	defer r.passMu.Unlock()
+	if r.pass == nil {
+		r.pass = map[string]agent.Inspection{}
+	}
+	r.pass[in.Cert.Name] = in
+}
+
+// takePass returns (and forgets) the inspections Inspected kept.
+func (r *Reporter) takePass() map[string]agent.Inspection {
+	r.passMu.Lock()
+	defer r.passMu.Unlock()
+	p := r.pass
+	r.pass = nil
+	return p
 }
 
 // Finished implements agent.Observer: it counts renewals and sends
@@ -145,15 +175,21 @@ type Snapshot struct {
 
 // Check inspects the named certificates (all when names is empty) and, when
 // names is empty, checks every watch; then it reports what it saw (see
-// Observe) and returns it. Call it after each pass.
+// Observe) and returns it. Call it after each pass: the pass's own
+// inspections (Inspected) are used where the pass made them.
 func (r *Reporter) Check(ctx context.Context, a *agent.Agent, names []string) (Snapshot, error) {
+	pass := r.takePass()
 	certs, err := a.Select(names)
 	if err != nil {
 		return Snapshot{}, err
 	}
 	s := Snapshot{Complete: len(names) == 0}
 	for _, c := range certs {
-		s.Certificates = append(s.Certificates, a.Inspect(c))
+		in, ok := pass[c.Name]
+		if !ok {
+			in = a.Inspect(c)
+		}
+		s.Certificates = append(s.Certificates, in)
 	}
 	if len(names) == 0 {
 		s.Watches = r.watches(ctx)

@@ -58,8 +58,10 @@ type Store struct {
 	fs   FS               // what writes go through
 }
 
-// Open creates root and its subdirectories (0700) if missing. keep is the
-// number of old versions kept besides the live one.
+// Open creates root and its subdirectories (0700) if missing, and takes the
+// group's and others' permissions off them if they exist with more (the
+// store holds private keys). keep is the number of old versions kept
+// besides the live one.
 func Open(root string, keep int) (*Store, error) { return OpenFS(root, keep, nil) }
 
 // OpenFS is Open with the store's writes (versions, the live link, state,
@@ -76,7 +78,7 @@ func OpenFS(root string, keep int, fsys FS) (*Store, error) {
 		return nil, fmt.Errorf("store: root %q: %w", root, err)
 	}
 	for _, d := range []string{"", "accounts", "certs", "live", "state", "locks"} {
-		if err := os.MkdirAll(filepath.Join(abs, d), dirMode); err != nil {
+		if err := mkdirPrivate(filepath.Join(abs, d)); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
 	}
@@ -234,7 +236,7 @@ func (s *Store) Install(name string, domains []string, b Bundle, now time.Time) 
 		return nil, err
 	}
 	parent := s.certsDir(name)
-	if err := os.MkdirAll(parent, dirMode); err != nil {
+	if err := mkdirPrivate(parent); err != nil {
 		return nil, fmt.Errorf("store: install %s: %w", name, err)
 	}
 	tmp, err := os.MkdirTemp(parent, tmpPrefix)
@@ -418,6 +420,22 @@ func joinPEM(parts ...[]byte) []byte {
 	return buf.Bytes()
 }
 
+// mkdirPrivate makes dir (and missing parents) 0700; an existing dir that
+// group or others may enter gets 0700.
+func mkdirPrivate(dir string) error {
+	if err := os.MkdirAll(dir, dirMode); err != nil {
+		return err
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return os.Chmod(dir, dirMode)
+	}
+	return nil
+}
+
 // AccountDir returns accounts/<key>, created 0700. Characters of key outside
 // [A-Za-z0-9._@-] become '_', and so does a leading '.'.
 func (s *Store) AccountDir(key string) (string, error) {
@@ -433,7 +451,7 @@ func (s *Store) AccountDir(key string) (string, error) {
 		}
 	}
 	dir := filepath.Join(s.root, "accounts", string(safe))
-	if err := os.MkdirAll(dir, dirMode); err != nil {
+	if err := mkdirPrivate(dir); err != nil {
 		return "", fmt.Errorf("store: account dir: %w", err)
 	}
 	return dir, nil

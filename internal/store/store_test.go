@@ -573,3 +573,38 @@ func TestOpen(t *testing.T) {
 		t.Errorf("Root() = %q, not absolute", s.Root())
 	}
 }
+
+// A storage directory that exists with looser permissions (made by hand or
+// by a package) is made 0700 on open, and so are a certificate's and an
+// account's directories.
+func TestOpenTightensDirectories(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "root")
+	for _, d := range []string{"", "certs", "certs/www", "live", "state", "accounts", "accounts/x"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Open(root, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"", "accounts", "certs", "live", "state", "locks"} {
+		if m := mode(t, filepath.Join(root, d)); m != 0o700 {
+			t.Errorf("%s: mode %o after Open, want 700", d, m)
+		}
+	}
+	if _, err := s.Install("www", []string{"www.example.com"}, issue(t, "www.example.com"), t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AccountDir("x"); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"certs/www", "accounts/x"} {
+		if m := mode(t, filepath.Join(root, d)); m != 0o700 {
+			t.Errorf("%s: mode %o, want 700", d, m)
+		}
+	}
+}
