@@ -213,6 +213,14 @@ func (c *Client) order(acc *account, req Request, keyType certcrypto.KeyType, dn
 		}
 	}
 	res, err := lc.Certificate.Obtain(or)
+	if err != nil && or.ReplacesCertID != "" && c.refusedNewOrder(err) {
+		// A CA that refuses the order because of "replaces" (Pebble
+		// v2.10.1 cannot find a certificate whose serial has its top bit
+		// set) would refuse it at every retry: order without it instead.
+		c.opts.Log.Warn("the CA refused an order naming the certificate it replaces; ordering without \"replaces\"", "err", err)
+		or.ReplacesCertID = ""
+		res, err = lc.Certificate.Obtain(or)
+	}
 	if err != nil {
 		if prop != nil {
 			return nil, prop.explain(err, dnsp.timeout)

@@ -145,3 +145,26 @@ func (c *Client) Profiles() (map[string]string, error) {
 	}
 	return dir.Meta.Profiles, nil
 }
+
+// refusedNewOrder reports whether err is the CA's refusal of the new-order
+// request itself (a problem document from the directory's newOrder URL,
+// other than a rate limit), as opposed to a failure later in the order.
+func (c *Client) refusedNewOrder(err error) bool {
+	var pd *legoacme.ProblemDetails
+	if !errors.As(err, &pd) || pd.Type == legoacme.RateLimitedErr || pd.URL == "" {
+		return false
+	}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: c.transport}
+	resp, derr := hc.Get(c.opts.Directory)
+	if derr != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var dir struct {
+		NewOrder string `json:"newOrder"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&dir) != nil {
+		return false
+	}
+	return dir.NewOrder != "" && pd.URL == dir.NewOrder
+}
