@@ -46,7 +46,7 @@ fuzz:
 	  echo "fuzz $$pkg $$fn ($(FUZZTIME)): $$(grep 'execs:' $$log | tail -n 1 | sed 's/^fuzz: //')"; \
 	done
 
-## soak: the long reliability runs, about 20 minutes: 200 SIGKILLs of `renew --force`
+## soak: the long reliability runs, about half an hour: 200 SIGKILLs of `renew --force`
 ## (TestCrashSafety) and 100 certificates through 3 rounds of CA faults and outages
 ## (TestCAFaults); prints the figures, keeps the whole output in bin/soak.log
 SOAK_KILLS  ?= 200
