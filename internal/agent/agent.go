@@ -461,17 +461,9 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first Inspec
 			return a.fail(log, c, res, false, err)
 		}
 	}
-	v, err := a.store.Install(c.Name, c.Domains, sb, a.now())
-	if v == nil {
-		return a.fail(log, c, res, false, fmt.Errorf("install: %w", err))
-	}
-	if err != nil { // live already swapped; its fsync or pruning failed
-		log.Error("new version installed, with a storage problem", "err", err)
-		res.StoreErr = fmt.Errorf("install: %w", err)
-	}
-	facts, err := certinfo.Load(v.Fullchain, v.Key)
+	v, facts, err := a.installBundle(log, c, sb, &res)
 	if err != nil {
-		return a.fail(log, c, res, false, fmt.Errorf("read installed certificate: %w", err))
+		return a.fail(log, c, res, false, err)
 	}
 	res.Action, res.Serial, res.NotAfter, res.Version = Renewed, facts.Serial, facts.NotAfter, v.ID
 	if in.Facts == nil {
@@ -494,6 +486,25 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first Inspec
 		res.StoreErr = errors.Join(res.StoreErr, fmt.Errorf("save state: %w", err))
 	}
 	return res
+}
+
+// installBundle installs b as c's new live version and reads it back. A
+// storage problem after the swap (an fsync, pruning) goes to res.StoreErr:
+// the new version is live all the same.
+func (a *Agent) installBundle(log *slog.Logger, c config.Certificate, b store.Bundle, res *Result) (*store.Version, *certinfo.Facts, error) {
+	v, err := a.store.Install(c.Name, c.Domains, b, a.now())
+	if v == nil {
+		return nil, nil, fmt.Errorf("install: %w", err)
+	}
+	if err != nil {
+		log.Error("new version installed, with a storage problem", "err", err)
+		res.StoreErr = fmt.Errorf("install: %w", err)
+	}
+	facts, err := certinfo.Load(v.Fullchain, v.Key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read installed certificate: %w", err)
+	}
+	return v, facts, nil
 }
 
 // checkNotDueAtOnce guards against a renewal storm: a certificate that is

@@ -126,17 +126,9 @@ func (a *Agent) applyShared(ctx context.Context, c config.Certificate, p *store.
 // into the store, then the deploy steps; the local lock is held.
 func (a *Agent) installShared(ctx context.Context, log *slog.Logger, c config.Certificate, in Inspection, p *store.Published, res Result) Result {
 	log.Info("applying the fleet's new version", "serial", p.Serial, "from", p.Node)
-	v, err := a.store.Install(c.Name, c.Domains, p.Bundle, a.now())
-	if v == nil {
-		return a.fail(log, c, res, false, fmt.Errorf("install the fleet's version %s: %w", p.Serial, err))
-	}
-	if err != nil { // live already swapped; its fsync or pruning failed
-		log.Error("new version installed, with a storage problem", "err", err)
-		res.StoreErr = fmt.Errorf("install: %w", err)
-	}
-	facts, err := certinfo.Load(v.Fullchain, v.Key)
+	v, facts, err := a.installBundle(log, c, p.Bundle, &res)
 	if err != nil {
-		return a.fail(log, c, res, false, fmt.Errorf("read installed certificate: %w", err))
+		return a.fail(log, c, res, false, fmt.Errorf("the fleet's version %s: %w", p.Serial, err))
 	}
 	res.Action, res.Serial, res.NotAfter, res.Version = Synced, facts.Serial, facts.NotAfter, v.ID
 	st := in.State

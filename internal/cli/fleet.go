@@ -9,8 +9,9 @@ import (
 	"github.com/renewer/renewer/internal/store"
 )
 
-// FleetBackend is the shared storage of fleet mode, open until Close.
-type FleetBackend interface {
+// FleetBackend is the shared storage of fleet mode, open until Close (an
+// alias, so that fleet.Opener is a FleetOpener without importing cli).
+type FleetBackend = interface {
 	store.Shared
 	Close() error
 }

@@ -131,6 +131,21 @@ func Open(o Options) (*Backend, error) {
 }
 
 // OpenConfig opens the Backend a config's fleet block describes: it reads
+
+// Opener is OpenConfig for the binary's wiring (cli.SetFleet), which holds
+// the backend as an interface: on error it returns a nil interface, not a
+// typed nil that would look like a backend.
+func Opener(f *config.Fleet, log *slog.Logger) (interface {
+	store.Shared
+	Close() error
+}, error) {
+	b, err := OpenConfig(f, log)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
 // the fleet key, the etcd client certificate and the password file.
 func OpenConfig(f *config.Fleet, log *slog.Logger) (*Backend, error) {
 	at := fmt.Sprintf("%s:%d", f.Range.Filename, f.Range.Start.Line)
