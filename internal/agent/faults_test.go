@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,6 +57,8 @@ func TestCAFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
+	stopWatch := watchPebble(t, ca)
+	defer stopWatch()
 	n, rounds := faultCerts(t), faultRounds(t)
 	var certs strings.Builder
 	for i := range n {
@@ -227,4 +230,35 @@ func TestCAFaults(t *testing.T) {
 
 func quietLog(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// watchPebble fails the test loudly, with Pebble's goroutine stacks in the
+// CA output, when Pebble stops answering for a minute (the proxy's outages
+// do not count: it is asked directly). Without it, a stalled CA would only
+// show as a long fault run that never ends.
+func watchPebble(t *testing.T, ca *testca.CA) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(20 * time.Second)
+		defer tick.Stop()
+		misses := 0
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			if err := ca.Responsive(10 * time.Second); err != nil {
+				if misses++; misses == 3 {
+					t.Errorf("Pebble stopped answering for a minute (%v); its goroutines follow in the CA output", err)
+					ca.Quit()
+					return
+				}
+				continue
+			}
+			misses = 0
+		}
+	})
+	return func() { close(done); wg.Wait() }
 }

@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -65,6 +66,7 @@ type CA struct {
 	ChallAPI   string // challtestsrv's management API base URL
 
 	client *http.Client
+	pebble *exec.Cmd
 	procs  []*exec.Cmd
 	waits  []chan error
 	once   sync.Once
@@ -187,6 +189,7 @@ func start(ctx context.Context, o Options, pebbleBin, challBin string, logw io.W
 		ca.Stop()
 		return nil, err
 	}
+	ca.pebble = pebble
 	if err := ca.waitReady(ctx, 60*time.Second); err != nil {
 		ca.Stop()
 		return nil, err
@@ -252,6 +255,32 @@ func (c *CA) Stop() {
 			}
 		}
 	})
+}
+
+// Responsive reports whether Pebble answers, within d, a request that reads
+// its store (the management API's certificate status of an unknown serial):
+// unlike its directory, that stalls when the store's lock does.
+func (c *CA) Responsive(d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Management+"/cert-status-by-serial/1", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("testca: Pebble does not answer: %w", err)
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// Quit sends Pebble SIGQUIT: it exits, writing every goroutine's stack to
+// the CA's log (for a Pebble that stopped answering).
+func (c *CA) Quit() {
+	if c.pebble != nil && c.pebble.Process != nil {
+		_ = c.pebble.Process.Signal(syscall.SIGQUIT)
+	}
 }
 
 // Roots returns the PEM of Pebble's current issuing root (what issued chains end at).
