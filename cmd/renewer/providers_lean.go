@@ -18,9 +18,9 @@ import (
 // with it), and only the DNS providers that need no vendor SDK: RFC 2136 for
 // your own nameservers, an acme-dns delegation, and exec and httpreq,
 // through which a script or a small HTTP service reaches any DNS API. The
-// 200 SDKs of the full build and etcd's client cost about 30 MB of resident memory in every
-// renewer process, because their package initialisers touch pages all over
-// a 65 MB binary (see README, "Performance").
+// 200 SDKs of the full build and etcd's client cost about 30 MB of resident
+// memory in every renewer process, because their package initialisers
+// touch pages all over a 67 MB binary (see README, "Performance").
 func init() {
 	acme.SetDNSProviders(func(name string) (acme.DNSProvider, error) {
 		switch name {
