@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -100,27 +99,9 @@ daemon { jitter = "0s" }
 	first := []string{"c0", "c1", "c2", "c3"}
 	write(first...)
 
-	daemonLog := &lines{}
 	daemon := exec.Command(bin, "--config", cfgFile, "--log-format", "json", "run")
 	daemon.Dir = dir
-	stderr, err := daemon.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	daemon.Stdout = daemon.Stderr
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			daemonLog.add(sc.Text())
-		}
-		exited <- daemon.Wait()
-	}()
-	defer daemon.Process.Kill()
+	daemonLog, exited := startDaemon(t, daemon)
 
 	st, err := store.Open(filepath.Join(dir, "state"), 100)
 	if err != nil {

@@ -38,6 +38,33 @@ var buildRenewer = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
+// startDaemon starts cmd (a `renewer run`), collecting what it writes to
+// stderr and stdout into the returned lines; exited receives its exit. The
+// daemon is killed when the test ends, if it is still running.
+func startDaemon(t *testing.T, cmd *exec.Cmd) (log *lines, exited <-chan error) {
+	t.Helper()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = cmd.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	log = &lines{}
+	done := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			log.add(sc.Text())
+		}
+		done <- cmd.Wait()
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return log, done
+}
+
 type lines struct {
 	mu sync.Mutex
 	b  strings.Builder
@@ -118,25 +145,9 @@ daemon { jitter = "0s" }
 		}
 	}()
 
-	log := &lines{}
 	daemon := exec.Command(bin, "run", "--config", cfgFile, "--log-format", "json")
 	daemon.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=400000")
-	stderr, err := daemon.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			log.add(sc.Text())
-		}
-		exited <- daemon.Wait()
-	}()
-	defer daemon.Process.Kill()
+	log, exited := startDaemon(t, daemon)
 
 	select {
 	case n := <-notes:

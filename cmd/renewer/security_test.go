@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -226,25 +225,7 @@ notify "mail" {
 	// a reload, then SIGTERM.
 	daemon := exec.Command(bin, "--config", cfgFile, "--log-level", "debug", "run")
 	daemon.Dir = dir
-	stderr, err := daemon.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	daemon.Stdout = daemon.Stderr
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	log := &lines{}
-	exited := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			log.add(sc.Text())
-		}
-		exited <- daemon.Wait()
-	}()
-	defer daemon.Process.Kill()
+	log, exited := startDaemon(t, daemon)
 	log.wait(t, "next wake-up", 2*time.Minute)
 	if err := daemon.Process.Signal(syscall.Signal(0)); err != nil {
 		t.Fatalf("daemon: %v\n%s", err, log.String())
