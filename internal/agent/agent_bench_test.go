@@ -12,6 +12,7 @@ import (
 	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/certinfo/certtest"
 	"github.com/renewer/renewer/internal/config"
+	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/store"
 )
 
@@ -78,7 +79,7 @@ func BenchmarkRunOnceNothingDue(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, r := range res {
-			if r.Action != Skipped {
+			if r.Action != status.Skipped {
 				b.Fatalf("%s: %s %v", r.Name, r.Action, r.Err)
 			}
 		}

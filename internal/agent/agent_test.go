@@ -13,6 +13,7 @@ import (
 
 	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/config"
+	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/store"
 	"github.com/renewer/renewer/internal/testca"
 )
@@ -56,7 +57,7 @@ func (w testLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func pass(t *testing.T, a *Agent, o PassOptions) []Result {
+func pass(t *testing.T, a *Agent, o PassOptions) []status.Result {
 	t.Helper()
 	res, err := a.RunOnce(context.Background(), o)
 	if err != nil {
@@ -100,7 +101,7 @@ certificate "www" {
 }`, ca.HTTPPort, installDir, envFile))
 
 	res := pass(t, a, PassOptions{})
-	if len(res) != 1 || res[0].Action != Obtained || !res[0].OK() {
+	if len(res) != 1 || res[0].Action != status.Obtained || !res[0].OK() {
 		t.Fatalf("first pass: %+v", res)
 	}
 	first, err := a.Store().Live("www")
@@ -118,12 +119,12 @@ certificate "www" {
 	}
 
 	res = pass(t, a, PassOptions{})
-	if res[0].Action != Skipped || res[0].Err != nil {
+	if res[0].Action != status.Skipped || res[0].Err != nil {
 		t.Fatalf("second pass: %+v", res)
 	}
 
 	res = pass(t, a, PassOptions{Force: true})
-	if res[0].Action != Renewed || !res[0].OK() {
+	if res[0].Action != status.Renewed || !res[0].OK() {
 		t.Fatalf("forced pass: %+v", res)
 	}
 	second, err := a.Store().Live("www")
@@ -178,13 +179,13 @@ certificate "bad" {
 	// The CA goes away: the forced renewal of "good" fails, "bad" fails on
 	// its own, and nothing installed changes.
 	res = pass(t, a, PassOptions{Names: []string{"bad"}})
-	if res[0].Action != Failed || res[0].Err == nil {
+	if res[0].Action != status.Failed || res[0].Err == nil {
 		t.Fatalf("bad: %+v", res[0])
 	}
 	ca.Stop()
 	res = pass(t, a, PassOptions{Force: true})
 	for _, r := range res {
-		if r.Action != Failed || r.Err == nil || !strings.Contains(r.Err.Error(), "obtain") {
+		if r.Action != status.Failed || r.Err == nil || !strings.Contains(r.Err.Error(), "obtain") {
 			t.Errorf("%s: %+v", r.Name, r)
 		}
 	}
@@ -195,7 +196,7 @@ certificate "bad" {
 		t.Errorf("live link moved to %s", now.ID)
 	}
 	st, _ := a.Store().LoadState("good")
-	if st.Failures != 1 || st.LastResult != string(Failed) || st.LastError == "" {
+	if st.Failures != 1 || st.LastResult != string(status.Failed) || st.LastError == "" {
 		t.Errorf("state after failure: %+v", st)
 	}
 }
@@ -227,7 +228,7 @@ certificate "www" {
 }`, ca.HTTPPort, flag))
 
 	res := pass(t, a, PassOptions{})
-	if res[0].Action != Obtained || res[0].Err != nil || len(res[0].HookErrs) != 1 || !strings.Contains(res[0].HookErrs[0].Error(), "reload broken") {
+	if res[0].Action != status.Obtained || res[0].Err != nil || len(res[0].HookErrs) != 1 || !strings.Contains(res[0].HookErrs[0].Error(), "reload broken") {
 		t.Fatalf("first pass: %+v", res[0])
 	}
 	serial := res[0].Serial
@@ -237,12 +238,12 @@ certificate "www" {
 	// Straight away it backs off; the state says until when.
 	res = pass(t, a, PassOptions{})
 	st, _ := a.Store().LoadState("www")
-	if res[0].Action != Waiting || res[0].Err == nil || st.Failures != 1 || !st.NextAttempt.After(a.now()) {
+	if res[0].Action != status.Waiting || res[0].Err == nil || st.Failures != 1 || !st.NextAttempt.After(a.now()) {
 		t.Fatalf("retry before the backoff passed: %+v, state %+v", res[0], st)
 	}
 	a.now = func() time.Time { return st.NextAttempt.Add(time.Second) }
 	res = pass(t, a, PassOptions{})
-	if res[0].Action != Applied || len(res[0].HookErrs) != 1 || res[0].Serial != serial {
+	if res[0].Action != status.Applied || len(res[0].HookErrs) != 1 || res[0].Serial != serial {
 		t.Fatalf("retry while still broken: %+v", res[0])
 	}
 	st2, _ := a.Store().LoadState("www")
@@ -254,11 +255,11 @@ certificate "www" {
 		t.Fatal(err)
 	}
 	res = pass(t, a, PassOptions{})
-	if res[0].Action != Applied || !res[0].OK() || res[0].Serial != serial {
+	if res[0].Action != status.Applied || !res[0].OK() || res[0].Serial != serial {
 		t.Fatalf("retry after fix: %+v", res[0])
 	}
 	res = pass(t, a, PassOptions{})
-	if res[0].Action != Skipped {
+	if res[0].Action != status.Skipped {
 		t.Fatalf("after applied: %+v", res[0])
 	}
 }
@@ -274,7 +275,7 @@ certificate "www" {
   hook "touch" { command = ["touch", %q] }
 }`, ca.HTTPPort, marker))
 	res := pass(t, a, PassOptions{DryRun: true})
-	if res[0].Action != DryRun || !res[0].OK() || res[0].Serial == "" {
+	if res[0].Action != status.DryRun || !res[0].OK() || res[0].Serial == "" {
 		t.Fatalf("dry run: %+v", res[0])
 	}
 	if _, err := a.Store().Live("www"); err == nil {
@@ -380,7 +381,7 @@ certificate "www" {
 	}
 
 	a := start()
-	if res := pass(t, a, PassOptions{}); res[0].Action != Failed {
+	if res := pass(t, a, PassOptions{}); res[0].Action != status.Failed {
 		t.Fatalf("first attempt: %+v", res[0])
 	}
 	st, _ := a.Store().LoadState("www")
@@ -391,7 +392,7 @@ certificate "www" {
 	// "Restart": a new agent on the same storage, 30s later.
 	now = now.Add(30 * time.Second)
 	a = start()
-	if res := pass(t, a, PassOptions{}); res[0].Action != Waiting || !strings.Contains(res[0].Err.Error(), "backing off until 2026-11-23T12:01:00Z") {
+	if res := pass(t, a, PassOptions{}); res[0].Action != status.Waiting || !strings.Contains(res[0].Err.Error(), "backing off until 2026-11-23T12:01:00Z") {
 		t.Fatalf("restarted agent did not keep backing off: %+v", res[0])
 	}
 	if w := a.Wakes(); len(w) != 1 || !w[0].Exact || !w[0].At.Equal(now.Add(30*time.Second)) {
@@ -399,7 +400,7 @@ certificate "www" {
 	}
 	// At the stored time it tries again; the next backoff is twice as long.
 	now = now.Add(30 * time.Second)
-	if res := pass(t, a, PassOptions{}); res[0].Action != Failed {
+	if res := pass(t, a, PassOptions{}); res[0].Action != status.Failed {
 		t.Fatalf("attempt at the retry time: %+v", res[0])
 	}
 	st, _ = a.Store().LoadState("www")
@@ -407,7 +408,7 @@ certificate "www" {
 		t.Fatalf("after two failures: %+v", st)
 	}
 	// --force ignores the backoff.
-	if res := pass(t, a, PassOptions{Force: true}); res[0].Action != Failed {
+	if res := pass(t, a, PassOptions{Force: true}); res[0].Action != status.Failed {
 		t.Fatalf("forced attempt: %+v", res[0])
 	}
 }

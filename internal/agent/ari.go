@@ -11,6 +11,7 @@ import (
 	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/plan"
+	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/store"
 )
 
@@ -43,7 +44,7 @@ func (a *Agent) ariStale(c config.Certificate, f *certinfo.Facts, st store.State
 // those again. A certificate locked by another process is left alone (that
 // process is renewing it). Failures are logged and stored; the lifetime rule
 // applies meanwhile.
-func (a *Agent) refreshARI(ctx context.Context, todo []int, ins []*Inspection) {
+func (a *Agent) refreshARI(ctx context.Context, todo []int, ins []*status.View) {
 	sem := make(chan struct{}, ariConcurrency)
 	var wg sync.WaitGroup
 loop:
@@ -97,7 +98,7 @@ func (a *Agent) fetchARI(ctx context.Context, log *slog.Logger, c config.Certifi
 	}
 	switch {
 	case errors.Is(err, acme.ErrNoARI):
-		st.ARI = &store.ARIState{Serial: f.Serial, Unsupported: true, FetchedAt: now, NextFetch: now.Add(ariMaxRefresh)}
+		st.SetARI(&store.ARIState{Serial: f.Serial, Unsupported: true, FetchedAt: now, NextFetch: now.Add(ariMaxRefresh)})
 		log.Debug("the CA offers no renewal information; using the lifetime rule")
 		return
 	case err != nil:
@@ -106,7 +107,7 @@ func (a *Agent) fetchARI(ctx context.Context, log *slog.Logger, c config.Certifi
 			next = *prev // keep the last good window
 		}
 		next.Error, next.NextFetch = err.Error(), now.Add(ariErrorRetry)
-		st.ARI = &next
+		st.SetARI(&next)
 		log.Warn("renewal information fetch failed; the lifetime rule applies until it works", "err", err)
 		return
 	}
@@ -130,13 +131,13 @@ func (a *Agent) fetchARI(ctx context.Context, log *slog.Logger, c config.Certifi
 		after = ariDefaultAfter
 	}
 	next.NextFetch = now.Add(min(max(after, ariMinRefresh), ariMaxRefresh))
-	st.ARI = &next
+	st.SetARI(&next)
 }
 
 // replaces is the ARI identifier of the live certificate for a renewal
 // order, when this CA has answered renewal information about it (so it
 // knows the certificate) and renewer's own account ordered it.
-func replaces(in Inspection) string {
+func replaces(in status.View) string {
 	if ariOf(in.Cert, in.Facts, in.State) == nil || in.Facts.Leaf == nil || in.State.AdoptedSerial == in.Facts.Serial {
 		return "" // adopted certificates were ordered by another client's account
 	}

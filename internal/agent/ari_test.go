@@ -11,6 +11,7 @@ import (
 
 	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/plan"
+	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/testca"
 )
 
@@ -61,7 +62,7 @@ certificate "www" {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if res := pass(t, b, PassOptions{}); res[0].Action != Skipped {
+	if res := pass(t, b, PassOptions{}); res[0].Action != status.Skipped {
 		t.Fatalf("after restart: %+v", res[0])
 	}
 	st2, _ := b.Store().LoadState("www")
@@ -84,7 +85,7 @@ certificate "www" {
 	later := time.Now().Add(7 * time.Hour)
 	b.now = func() time.Time { return later }
 	res = pass(t, b, PassOptions{})
-	if res[0].Action != Renewed || res[0].Decision.Reason != plan.ARINow {
+	if res[0].Action != status.Renewed || res[0].Decision.Reason != plan.ARINow {
 		t.Fatalf("after the CA moved the window into the past: %+v", res[0])
 	}
 	st3, _ := b.Store().LoadState("www")
@@ -206,13 +207,13 @@ certificate "www" {
 	}
 	// Before the stored answer is stale nothing happens; at the next check
 	// after it (Pebble's Retry-After is 6h), the certificate is renewed.
-	if res := pass(t, a, PassOptions{}); res[0].Action != Skipped {
+	if res := pass(t, a, PassOptions{}); res[0].Action != status.Skipped {
 		t.Fatalf("before the ARI answer is stale: %+v", res[0])
 	}
 	later := time.Now().Add(6*time.Hour + time.Minute)
 	a.now = func() time.Time { return later }
 	res = pass(t, a, PassOptions{})
-	if res[0].Action != Renewed || res[0].Decision.Reason != plan.ARINow {
+	if res[0].Action != status.Renewed || res[0].Decision.Reason != plan.ARINow {
 		t.Fatalf("after revocation: %+v", res[0])
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/renewer/renewer/internal/acme"
 	"github.com/renewer/renewer/internal/config"
+	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/store"
 	"github.com/renewer/renewer/internal/testca"
 )
@@ -76,7 +77,7 @@ certificate "www" {
   challenge "tls-alpn" { listen = "127.0.0.1:%d" }
 }`, port, ca.Directory, ca.CABundle, ca.TLSPort))
 	res := pass(t, a, PassOptions{})
-	if res[0].Action != Obtained {
+	if res[0].Action != status.Obtained {
 		t.Fatalf("result %+v", res[0])
 	}
 	in := a.Inspect(a.cfg.Certificates[0])
@@ -138,7 +139,7 @@ certificate "www" {
 	// After a revocation for key compromise the key is not reused, reuse_key or not.
 	oldKey, _ := os.ReadFile(b.Inspect(cfg.Certificates[0]).Live.Key)
 	res := pass(t, b, PassOptions{Force: true, NewKey: true})
-	if res[0].Action != Renewed {
+	if res[0].Action != status.Renewed {
 		t.Fatalf("renew after revoke: %+v", res[0])
 	}
 	in := b.Inspect(cfg.Certificates[0])
@@ -241,7 +242,7 @@ certificate "wild" {
   }
 }`, ca.Directory, ca.CABundle, hmac, knot.Addr, knot.Keys["renewer"], knot.Addr))
 	res := pass(t, a, PassOptions{})
-	if res[0].Action != Obtained {
+	if res[0].Action != status.Obtained {
 		t.Fatalf("result %+v", res[0])
 	}
 	f := a.Inspect(cfg.Certificates[0]).Facts

@@ -11,6 +11,7 @@ import (
 
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/schedule"
+	"github.com/renewer/renewer/internal/status"
 )
 
 // minSleep keeps a daemon whose next wake is "now" (a certificate that stays
@@ -171,9 +172,6 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 			log.Error("pass failed", "err", err)
 		}
 		logPass(log, results)
-		if rep != nil {
-			rep.AfterPass(work, a)
-		}
 		if ctx.Err() != nil {
 			log.Info("renewer daemon stopped")
 			return nil
@@ -197,11 +195,11 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 
 // logPass logs what a pass did that is worth a line (not-due certificates
 // are quiet; failures were logged as they happened).
-func logPass(log *slog.Logger, results []Result) {
+func logPass(log *slog.Logger, results []status.Result) {
 	for _, r := range results {
 		switch {
-		case r.Action == Skipped || r.Action == Stopped:
-		case r.Action == Waiting:
+		case r.Action == status.Skipped || r.Action == status.Stopped:
+		case r.Action == status.Waiting:
 			log.Debug("backing off", "cert", r.Name, "err", r.Err)
 		case !r.OK():
 			log.Warn("certificate needs attention", "cert", r.Name, "action", string(r.Action),
@@ -210,11 +208,11 @@ func logPass(log *slog.Logger, results []Result) {
 	}
 }
 
-func summary(results []Result) string {
-	n := map[Action]int{}
+func summary(results []status.Result) string {
+	n := map[status.Action]int{}
 	for _, r := range results {
 		n[r.Action]++
 	}
 	return fmt.Sprintf("%d certificates: %d renewed, %d failed, %d backing off", len(results),
-		n[Renewed]+n[Obtained], n[Failed], n[Waiting])
+		n[status.Renewed]+n[status.Obtained], n[status.Failed], n[status.Waiting])
 }

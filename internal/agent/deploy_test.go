@@ -13,6 +13,7 @@ import (
 
 	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/certinfo/certtest"
+	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/testca"
 	"github.com/renewer/renewer/internal/verify"
 )
@@ -83,7 +84,7 @@ certificate "v" {
 
 	res := pass(t, a, PassOptions{})
 	r := res[0]
-	if r.Action != Obtained || r.Err != nil || len(r.HookErrs) != 1 {
+	if r.Action != status.Obtained || r.Err != nil || len(r.HookErrs) != 1 {
 		t.Fatalf("first pass: %+v", r)
 	}
 	var mm *verify.MismatchError
@@ -96,7 +97,7 @@ certificate "v" {
 		t.Fatalf("state after mismatch: %+v", st)
 	}
 	in := a.Inspect(a.cfg.Certificates[0])
-	if !a.hooksPending(in) {
+	if !in.DeployPending {
 		t.Error("deploy not pending after a mismatch")
 	}
 	// The install target was written before verification, with its modes.
@@ -113,14 +114,14 @@ certificate "v" {
 		a.now = func() time.Time { return st.NextAttempt.Add(time.Second) }
 	}
 	res = pass(t, a, PassOptions{})
-	if res[0].Action != Applied || !res[0].OK() || res[0].Serial != r.Serial {
+	if res[0].Action != status.Applied || !res[0].OK() || res[0].Serial != r.Serial {
 		t.Fatalf("retry: %+v", res[0])
 	}
 	st, _ = a.Store().LoadState("v")
 	if st.AppliedSerial != r.Serial || st.LastError != "" || st.Failures != 0 {
 		t.Fatalf("state after retry: %+v", st)
 	}
-	if res = pass(t, a, PassOptions{}); res[0].Action != Skipped {
+	if res = pass(t, a, PassOptions{}); res[0].Action != status.Skipped {
 		t.Fatalf("after applied: %+v", res[0])
 	}
 }
@@ -143,7 +144,7 @@ certificate "i" {
   hook "touch" { command = ["touch", %q] }
 }`, ca.HTTPPort, notADir, marker))
 	r := pass(t, a, PassOptions{})[0]
-	if r.Action != Obtained || len(r.HookErrs) != 1 || !strings.Contains(r.HookErrs[0].Error(), "install") {
+	if r.Action != status.Obtained || len(r.HookErrs) != 1 || !strings.Contains(r.HookErrs[0].Error(), "install") {
 		t.Fatalf("pass: %+v", r)
 	}
 	if _, err := os.Stat(marker); err == nil {

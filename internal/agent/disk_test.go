@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/renewer/renewer/internal/certinfo"
+	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/store"
 	"github.com/renewer/renewer/internal/store/disktest"
 	"github.com/renewer/renewer/internal/testca"
@@ -46,7 +47,7 @@ certificate "www" {
 	a.now = func() time.Time { return clock }
 
 	res := pass(t, a, PassOptions{})
-	if res[0].Action != Obtained || !res[0].OK() {
+	if res[0].Action != status.Obtained || !res[0].OK() {
 		t.Fatalf("first issuance: %+v", res[0])
 	}
 	nginx := func() []byte {
@@ -92,10 +93,10 @@ certificate "www" {
 		res := pass(t, a, PassOptions{})[0]
 		switch {
 		case tc.installed:
-			if res.Action != Renewed || len(res.HookErrs) != 1 || !strings.Contains(res.HookErrs[0].Error(), errno) {
+			if res.Action != status.Renewed || len(res.HookErrs) != 1 || !strings.Contains(res.HookErrs[0].Error(), errno) {
 				t.Fatalf("%s: result %+v, want renewed with the install step failed (%s)", tc.name, res, errno)
 			}
-		case res.Action != Failed || res.Err == nil || !strings.Contains(res.Err.Error(), errno):
+		case res.Action != status.Failed || res.Err == nil || !strings.Contains(res.Err.Error(), errno):
 			t.Fatalf("%s: result %+v, want failed with %q", tc.name, res, errno)
 		}
 		if tc.noState != (res.StoreErr != nil) {
@@ -140,7 +141,7 @@ certificate "www" {
 		}
 
 		// The next pass backs off: no new order while the disk is failing.
-		if res := pass(t, a, PassOptions{}); res[0].Action != Waiting || !strings.Contains(res[0].Err.Error(), errno) {
+		if res := pass(t, a, PassOptions{}); res[0].Action != status.Waiting || !strings.Contains(res[0].Err.Error(), errno) {
 			t.Errorf("%s: pass right after the failure: %+v, want backing off", tc.name, res[0])
 		}
 
@@ -148,9 +149,9 @@ certificate "www" {
 		disk.Heal()
 		clock = stNow.NextAttempt.Add(time.Second)
 		res = pass(t, a, PassOptions{})[0]
-		want := Renewed
+		want := status.Renewed
 		if tc.installed {
-			want = Applied // the renewed certificate is deployed, not ordered again
+			want = status.Applied // the renewed certificate is deployed, not ordered again
 		}
 		if res.Action != want || !res.OK() {
 			t.Fatalf("%s: pass on a healthy disk: %+v, want %s", tc.name, res, want)

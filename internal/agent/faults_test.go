@@ -17,6 +17,7 @@ import (
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/plan"
 	"github.com/renewer/renewer/internal/schedule"
+	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/testca"
 )
 
@@ -92,10 +93,10 @@ func TestCAFaults(t *testing.T) {
 			passes++
 			for _, r := range res {
 				switch r.Action {
-				case Obtained, Renewed:
+				case status.Obtained, status.Renewed:
 					attempts++
 					obtained++
-				case Failed:
+				case status.Failed:
 					attempts++
 					lastErr = r.Err
 				}
@@ -160,7 +161,7 @@ func TestCAFaults(t *testing.T) {
 		}
 		now = now.Add(7 * time.Hour) // the stored answers are stale
 		proxy.SetRate(0)
-		ins, todo := make([]*Inspection, n), make([]int, n)
+		ins, todo := make([]*status.View, n), make([]int, n)
 		for i, c := range cfg.Certificates {
 			in := a.Inspect(c)
 			ins[i], todo[i] = &in, i

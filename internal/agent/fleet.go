@@ -10,6 +10,8 @@ import (
 
 	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/config"
+	"github.com/renewer/renewer/internal/deploy"
+	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/store"
 )
 
@@ -74,7 +76,7 @@ func (a *Agent) heldOff(name string) time.Time {
 // down, when not nil, is shared by the calls of one pass: after the first
 // failure the others do not wait on etcd again (a pass over many
 // certificates would otherwise wait a timeout for each).
-func (a *Agent) fleetNewer(ctx context.Context, in Inspection, down *atomic.Bool) *store.Published {
+func (a *Agent) fleetNewer(ctx context.Context, in status.View, down *atomic.Bool) *store.Published {
 	if down != nil && down.Load() {
 		return nil
 	}
@@ -103,44 +105,48 @@ func (a *Agent) covers(p *store.Published, c config.Certificate) bool {
 	return err == nil && f.Check(c.Domains, a.now()) == nil
 }
 
-// applyShared installs p, the fleet's version of c, under the local lock.
-func (a *Agent) applyShared(ctx context.Context, c config.Certificate, p *store.Published) Result {
+// applyShared installs p, the fleet's version of c, under the local lock,
+// which it returns held with the deploy to do.
+func (a *Agent) applyShared(ctx context.Context, c config.Certificate, p *store.Published) (status.Result, *toDeploy) {
 	log := a.log.With("cert", c.Name)
-	res := Result{Name: c.Name}
+	res := status.Result{Name: c.Name}
 	unlock, err := a.store.Lock(ctx, c.Name)
 	if err != nil {
-		res.Action, res.Err = Failed, fmt.Errorf("lock: %w", err)
-		return res
+		res.Action, res.Err = status.Failed, fmt.Errorf("lock: %w", err)
+		return res, nil
 	}
-	defer unlock()
 	in := a.Inspect(c)
 	res.Decision = in.Decision
 	if in.Facts != nil && in.Facts.Serial == p.Serial { // a concurrent pass applied it
-		res.Action = Skipped
-		return res
+		unlock()
+		res.Action = status.Skipped
+		return res, nil
 	}
-	return a.installShared(ctx, log, c, in, p, res)
+	res, d := a.installShared(log, c, in, p, res)
+	if d == nil {
+		unlock()
+	} else {
+		d.unlock = unlock
+	}
+	return res, d
 }
 
-// installShared installs the fleet's version p as a local renewal would:
-// into the store, then the deploy steps; the local lock is held.
-func (a *Agent) installShared(ctx context.Context, log *slog.Logger, c config.Certificate, in Inspection, p *store.Published, res Result) Result {
+// installShared installs the fleet's version p as a local renewal would,
+// into the store, and returns its deploy to do; the local lock is held.
+func (a *Agent) installShared(log *slog.Logger, c config.Certificate, in status.View, p *store.Published, res status.Result) (status.Result, *toDeploy) {
 	log.Info("applying the fleet's new version", "serial", p.Serial, "from", p.Node)
 	v, facts, err := a.installBundle(log, c, p.Bundle, &res)
 	if err != nil {
-		return a.fail(log, c, res, false, fmt.Errorf("the fleet's version %s: %w", p.Serial, err))
+		return a.fail(log, c, res, false, fmt.Errorf("the fleet's version %s: %w", p.Serial, err)), nil
 	}
-	res.Action, res.Serial, res.NotAfter, res.Version = Synced, facts.Serial, facts.NotAfter, v.ID
+	res.Action, res.Serial, res.NotAfter, res.Version = status.Synced, facts.Serial, facts.NotAfter, v.ID
 	st := in.State
-	st.LastAttempt, st.LastSuccess, st.LastResult, st.LastError, st.Failures = a.now(), a.now(), string(Synced), "", 0
-	st.InstalledSerial, st.NextAttempt = facts.Serial, time.Time{}
-	res.HookErrs = a.deploy(ctx, log, c, v, facts)
-	a.recordDeploy(&st, facts, res.HookErrs)
+	st.Installed(a.now(), facts.Serial, string(status.Synced))
 	if err := a.saveState(c.Name, st); err != nil {
 		log.Error("could not save state", "err", err)
 		res.StoreErr = errors.Join(res.StoreErr, fmt.Errorf("save state: %w", err))
 	}
-	return res
+	return res, &toDeploy{item: deploy.Item{Cert: c, Version: v, Facts: facts}, state: st}
 }
 
 // publish shares a newly obtained bundle with the fleet, fenced by claim.
@@ -159,16 +165,16 @@ func (a *Agent) publish(ctx context.Context, c config.Certificate, claim store.C
 
 // reportFleet records what this node now serves of c after a pass worked on
 // it. Errors are logged: reports are for status, not for the renewal.
-func (a *Agent) reportFleet(ctx context.Context, c config.Certificate, res Result) {
+func (a *Agent) reportFleet(ctx context.Context, c config.Certificate, res status.Result) {
 	switch res.Action {
-	case Skipped, Stopped, Waiting, Elsewhere:
+	case status.Skipped, status.Stopped, status.Waiting, status.Elsewhere:
 		return
 	}
 	in := a.Inspect(c)
 	r := store.NodeReport{At: a.now().UTC()}
 	if in.Facts != nil {
 		r.Serial = in.Facts.Serial
-		r.Applied = in.State.AppliedSerial == in.Facts.Serial
+		r.Applied = in.Applied
 		r.Verified = r.Applied && len(c.Verify) > 0
 	}
 	if in.Live != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/testca"
 )
 
@@ -110,7 +111,7 @@ certificate "b" {
 	}
 
 	for _, r := range pass(t, a, PassOptions{}) {
-		if r.Action != Obtained || !r.OK() {
+		if r.Action != status.Obtained || !r.OK() {
 			t.Fatalf("first pass: %+v", r)
 		}
 	}
@@ -119,7 +120,7 @@ certificate "b" {
 
 	loosen()
 	for _, r := range pass(t, a, PassOptions{Force: true}) {
-		if r.Action != Renewed || !r.OK() {
+		if r.Action != status.Renewed || !r.OK() {
 			t.Fatalf("forced renewal: %+v", r)
 		}
 	}
@@ -140,7 +141,7 @@ certificate "b" {
 		}
 	}
 	for _, r := range pass(t, a, PassOptions{}) {
-		if r.Action != Applied || !r.OK() {
+		if r.Action != status.Applied || !r.OK() {
 			t.Fatalf("redeploy: %+v", r)
 		}
 	}

@@ -4,29 +4,28 @@ import (
 	"context"
 
 	"github.com/renewer/renewer/internal/config"
+	"github.com/renewer/renewer/internal/status"
 )
 
-// Observer is told what a pass does: each hook run as it ends, each
-// certificate's inspection as the pass leaves it, and each certificate's
-// result once the pass is over (dry runs excepted). Package report
-// implements it for metrics and notifications. HookRan and Inspected are
-// called from the pass's goroutines: implementations must be safe for
-// concurrent use and return quickly.
+// Observer is the report stage: it is told what a pass does and sees, as
+// plain values, and never calls back into the agent. HookRan is called as
+// each hook or reload ends, from the pass's goroutines (implementations
+// must be safe for that and return quickly); Finished with each
+// certificate's result once the pass is over; PassDone with what the pass
+// leaves of every certificate it covered (complete: every configured
+// certificate, not a `renew NAME` subset). Dry runs report nothing. Package
+// report implements it for logs, metrics and notifications.
 type Observer interface {
 	HookRan(cert, hook string, err error)
-	// Inspected gets the last inspection of each certificate of the pass:
-	// the one the pass planned with when it had nothing to do, a fresh one
-	// after it worked on the certificate. A reporter that uses these need
-	// not read every certificate again after the pass.
-	Inspected(in Inspection)
-	Finished(r Result)
+	Finished(r status.Result)
+	PassDone(ctx context.Context, certs []status.View, complete bool)
 }
 
 type noObserver struct{}
 
-func (noObserver) HookRan(string, string, error) {}
-func (noObserver) Inspected(Inspection)          {}
-func (noObserver) Finished(Result)               {}
+func (noObserver) HookRan(string, string, error)                 {}
+func (noObserver) Finished(status.Result)                        {}
+func (noObserver) PassDone(context.Context, []status.View, bool) {}
 
 // SetObserver replaces the observer (nil: nobody); call it before RunOnce.
 func (a *Agent) SetObserver(o Observer) {
@@ -36,14 +35,10 @@ func (a *Agent) SetObserver(o Observer) {
 	a.obs = o
 }
 
-// PassReporter is what the daemon reports to after each pass: package
-// report implements it (metrics, watches, notifications). It is an
-// interface here because report imports agent.
+// PassReporter is the daemon's Observer: made anew for each config, closed
+// when replaced.
 type PassReporter interface {
 	Observer
-	// AfterPass inspects every certificate (and checks the watches when
-	// due) and reports what it sees; call it after each RunOnce.
-	AfterPass(ctx context.Context, a *Agent)
 	// Close waits, until ctx ends, for notifications under way.
 	Close(ctx context.Context) error
 }

@@ -13,23 +13,26 @@ import (
 
 	"github.com/renewer/renewer/internal/certinfo/certtest"
 	"github.com/renewer/renewer/internal/config"
+	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/store"
 )
 
 type recorder struct {
 	mu    sync.Mutex
 	hooks []string
-	done  []Result
-	seen  map[string]Inspection
+	done  []status.Result
+	seen  map[string]status.View
 }
 
-func (r *recorder) Inspected(in Inspection) {
+func (r *recorder) PassDone(_ context.Context, certs []status.View, complete bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, twice := r.seen[in.Cert.Name]; twice {
-		in.Problem = fmt.Errorf("inspected twice in one pass")
+	for _, in := range certs {
+		if _, twice := r.seen[in.Cert.Name]; twice {
+			in.Problem = fmt.Errorf("reported twice in one pass")
+		}
+		r.seen[in.Cert.Name] = in
 	}
-	r.seen[in.Cert.Name] = in
 }
 
 func (r *recorder) HookRan(cert, hook string, err error) {
@@ -38,7 +41,7 @@ func (r *recorder) HookRan(cert, hook string, err error) {
 	r.hooks = append(r.hooks, fmt.Sprintf("%s/%s ok=%v", cert, hook, err == nil))
 }
 
-func (r *recorder) Finished(res Result) {
+func (r *recorder) Finished(res status.Result) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.done = append(r.done, res)
@@ -84,7 +87,7 @@ certificate "missing" {
 		t.Fatal(err)
 	}
 
-	rec := &recorder{seen: map[string]Inspection{}}
+	rec := &recorder{seen: map[string]status.View{}}
 	a, err := New(cfg, Options{Observer: rec})
 	if err != nil {
 		t.Fatal(err)
@@ -98,8 +101,8 @@ certificate "missing" {
 	if want := []string{"pending/ok ok=true", "pending/broken ok=false"}; !slices.Equal(rec.hooks, want) {
 		t.Errorf("hook runs %v, want %v", rec.hooks, want)
 	}
-	if len(rec.done) != 2 || rec.done[0].Name != "pending" || rec.done[0].Action != Applied || len(rec.done[0].HookErrs) != 1 ||
-		rec.done[1].Name != "missing" || rec.done[1].Action != Failed || rec.done[1].Err == nil {
+	if len(rec.done) != 2 || rec.done[0].Name != "pending" || rec.done[0].Action != status.Applied || len(rec.done[0].HookErrs) != 1 ||
+		rec.done[1].Name != "missing" || rec.done[1].Action != status.Failed || rec.done[1].Err == nil {
 		t.Errorf("results: %+v", rec.done)
 	}
 
@@ -116,7 +119,7 @@ certificate "missing" {
 	}
 
 	// A dry run is not reported: nothing real happened.
-	rec.done, rec.seen = nil, map[string]Inspection{}
+	rec.done, rec.seen = nil, map[string]status.View{}
 	if _, err := a.RunOnce(ctx, PassOptions{DryRun: true, Names: []string{"missing"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func (a *Agent) Revoke(ctx context.Context, c config.Certificate, reason uint) (
 		return out, err
 	}
 	st := in.State
-	st.LastAttempt, st.LastResult, st.LastError = a.now(), "revoked", ""
+	st.Revoked(a.now(), out.Serial)
 	if err := a.saveState(c.Name, st); err != nil {
 		return out, err
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/plan"
-	"github.com/renewer/renewer/internal/report"
+	"github.com/renewer/renewer/internal/status"
 )
 
 func cmdRenew(ctx context.Context, e *env, g *globals, args []string) int {
@@ -23,24 +23,17 @@ func cmdRenew(ctx context.Context, e *env, g *globals, args []string) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	a, cfg, code := newAgent(e, g)
+	a, _, code := newAgent(e, g)
 	if a == nil {
 		return code
 	}
 	defer a.Close()
-	var rep *report.Reporter // metrics counters and notifications (observe.go)
 	log, _ := g.logger(e.stderr)
-	if !*dryRun {
-		if rep = newReporter(log, cfg); rep != nil {
-			a.SetObserver(rep)
-		}
-	}
-	results, err := a.RunOnce(ctx, agent.PassOptions{Force: *force, DryRun: *dryRun, Names: fs.Args()})
+	results, err := runPass(ctx, log, a, agent.PassOptions{Force: *force, DryRun: *dryRun, Names: fs.Args()})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "renewer renew: %v\n", err)
 		return ExitUsage
 	}
-	finishReport(ctx, log, rep, a, fs.Args())
 	now := time.Now()
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	failed := 0
@@ -58,7 +51,7 @@ func cmdRenew(ctx context.Context, e *env, g *globals, args []string) int {
 	return ExitOK
 }
 
-func resultDetail(r agent.Result, now time.Time) string {
+func resultDetail(r status.Result, now time.Time) string {
 	s := resultText(r, now)
 	if r.StoreErr != nil {
 		s += "; STORAGE ERROR: " + oneLine(r.StoreErr.Error())
@@ -66,11 +59,11 @@ func resultDetail(r agent.Result, now time.Time) string {
 	return s
 }
 
-func resultText(r agent.Result, now time.Time) string {
+func resultText(r status.Result, now time.Time) string {
 	switch {
 	case r.Err != nil:
 		return oneLine(r.Err.Error())
-	case r.Action == agent.Skipped:
+	case r.Action == status.Skipped:
 		return fmt.Sprintf("renews %s", when(r.Decision.At, now))
 	}
 	s := fmt.Sprintf("serial %s, expires %s (%s)", r.Serial, r.NotAfter.UTC().Format(time.DateOnly), r.Decision.Reason)
@@ -143,11 +136,24 @@ type CertStatus struct {
 	// Verified: every verify endpoint served the live serial (absent when
 	// the certificate has no verify block).
 	Verified *bool `json:"verified,omitempty"`
+	// InstalledSerial is the serial renewer last installed (the state's
+	// record; Serial is what is live on disk).
+	InstalledSerial string `json:"installed_serial,omitempty"`
+	// Note explains a rule that did not apply as configured.
+	Note string `json:"note,omitempty"`
+	// Targets are install copies that do not hold the live certificate.
+	Targets []TargetStatus `json:"targets,omitempty"`
 	// Fleet mode (fleetstatus.go): the serial the fleet published, and
 	// what each node serves; FleetError when etcd could not be read.
 	FleetSerial string      `json:"fleet_serial,omitempty"`
 	Fleet       []FleetNode `json:"fleet,omitempty"`
 	FleetError  string      `json:"fleet_error,omitempty"`
+}
+
+// TargetStatus is an install copy that does not hold the live certificate.
+type TargetStatus struct {
+	Path    string `json:"path"`
+	Problem string `json:"problem"`
 }
 
 // StatusReport is the whole of `status --json`.
@@ -160,32 +166,30 @@ type StatusReport struct {
 	Watches []WatchStatus `json:"watches"`
 }
 
-func statusOf(in agent.Inspection, now time.Time) CertStatus {
+func statusOf(in status.View, now time.Time) CertStatus {
 	cs := CertStatus{
 		Name: in.Cert.Name, Domains: in.Cert.Domains, Health: in.Health.String(),
-		Due: in.Decision.Due, Reason: string(in.Decision.Reason), NextRenewal: in.Decision.At,
+		Due: in.Decision.Due, Reason: string(in.Decision.Reason), NextRenewal: in.Decision.At, Note: in.Decision.Note,
 		LastResult: in.State.LastResult, LastError: in.State.LastError, LastAttempt: in.State.LastAttempt,
 		LastSuccess: in.State.LastSuccess, Failures: in.State.Failures, CA: in.CA,
+		Applied: in.Applied, DeployPending: in.DeployPending, InstalledSerial: in.State.InstalledSerial,
 	}
 	if f := in.Facts; f != nil {
 		days := f.NotAfter.Sub(now).Hours() / 24
 		cs.Serial, cs.Issuer, cs.NotBefore, cs.NotAfter, cs.DaysLeft = f.Serial, f.Issuer, f.NotBefore, f.NotAfter, &days
-		cs.Applied = in.State.AppliedSerial == f.Serial
-		cs.DeployPending = !cs.Applied && agent.HasDeploySteps(in.Cert)
 		if len(in.Cert.Verify) > 0 { // verification is the last deploy step
-			verified := cs.Applied
+			verified := in.Applied
 			cs.Verified = &verified
 		}
 	}
 	if in.Problem != nil {
 		cs.Problem = in.Problem.Error()
 	}
+	for _, t := range in.Targets {
+		cs.Targets = append(cs.Targets, TargetStatus{Path: t.Path, Problem: t.Err.Error()})
+	}
 	if w := in.ARI; w != nil {
 		cs.ARIWindowStart, cs.ARIWindowEnd, cs.ARIChosen, cs.ARIExplanation = w.Start, w.End, w.Chosen, w.Explanation
-	}
-	// A failing certificate or a pending deploy needs attention even when not due.
-	if cs.Health == plan.OK.String() && (in.State.Failures > 0 || cs.DeployPending) {
-		cs.Health = plan.Warning.String()
 	}
 	return cs
 }
@@ -215,12 +219,15 @@ func cmdStatus(ctx context.Context, e *env, g *globals, args []string) int {
 	worst := plan.OK
 	var fleetDown error
 	for _, c := range certs {
-		cs := statusOf(a.Inspect(c), now)
+		in := a.Inspect(c)
+		cs := statusOf(in, now)
+		health := in.Health
 		if sh := a.Fleet(); sh != nil {
-			fleetStatus(ctx, sh, &cs, &fleetDown)
+			health = max(health, fleetStatus(ctx, sh, &cs, &fleetDown))
+			cs.Health = health.String()
 		}
 		rep.Certificates = append(rep.Certificates, cs)
-		worst = max(worst, healthOf(cs.Health))
+		worst = max(worst, health)
 	}
 	for _, r := range checkWatches(ctx, watches) {
 		rep.Watches = append(rep.Watches, watchStatusOf(r))
@@ -246,15 +253,6 @@ func cmdStatus(ctx context.Context, e *env, g *globals, args []string) int {
 		}
 	}
 	return int(worst)
-}
-
-func healthOf(s string) plan.Health {
-	for _, h := range []plan.Health{plan.OK, plan.Warning, plan.Critical} {
-		if h.String() == s {
-			return h
-		}
-	}
-	return plan.Critical
 }
 
 func printStatus(w io.Writer, rep StatusReport, now time.Time) {
@@ -297,10 +295,19 @@ func cmdPlan(_ context.Context, e *env, g *globals, args []string) int {
 		in := a.Inspect(c)
 		d := in.Decision
 		verdict := "not due"
-		if d.Due {
+		switch {
+		case d.Due:
 			verdict = "DUE NOW"
+		case in.DeployPending:
+			verdict = "DEPLOY PENDING"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, verdict, d.Reason, "renewal at "+when(d.At, now))
+		if d.Note != "" {
+			fmt.Fprintf(tw, "\t\tnote\t%s\n", d.Note)
+		}
+		for _, t := range in.Targets {
+			fmt.Fprintf(tw, "\t\tinstall copy\t%s\n", t.Error())
+		}
 		if w := in.ARI; w != nil {
 			fmt.Fprintf(tw, "\t\tCA window (ARI)\t%s .. %s, moment chosen %s\n",
 				w.Start.UTC().Format("2006-01-02 15:04"), w.End.UTC().Format("2006-01-02 15:04 MST"), w.Chosen.UTC().Format("2006-01-02 15:04:05 MST"))

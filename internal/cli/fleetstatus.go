@@ -23,19 +23,17 @@ type FleetNode struct {
 }
 
 // fleetStatus adds the fleet's view of cs: the published serial and what
-// every node reported. A node behind, or a fleet that cannot be read, is a
-// warning.
+// every node reported, and returns the health that view calls for: a
+// warning for a node behind or a fleet that cannot be read.
 //
 // *down carries the first failure over to the other certificates, so an
 // unreachable etcd costs one timeout, not one per certificate.
-func fleetStatus(ctx context.Context, sh store.Shared, cs *CertStatus, down *error) {
+func fleetStatus(ctx context.Context, sh store.Shared, cs *CertStatus, down *error) plan.Health {
 	if *down != nil {
 		cs.FleetError = (*down).Error()
-		if cs.Health == plan.OK.String() {
-			cs.Health = plan.Warning.String()
-		}
-		return
+		return plan.Warning
 	}
+	health := plan.OK
 	p, err := sh.Latest(ctx, cs.Name)
 	if err == nil {
 		var reps []store.NodeReport
@@ -48,8 +46,8 @@ func fleetStatus(ctx context.Context, sh store.Shared, cs *CertStatus, down *err
 				n := FleetNode{Node: r.Node, Serial: r.Serial, Applied: r.Applied, Verified: r.Verified, Error: r.Error, Reported: r.At,
 					Behind: p != nil && r.Serial != p.Serial}
 				cs.Fleet = append(cs.Fleet, n)
-				if (n.Behind || !n.Applied) && cs.Health == plan.OK.String() {
-					cs.Health = plan.Warning.String()
+				if n.Behind || !n.Applied {
+					health = plan.Warning
 				}
 			}
 		}
@@ -57,10 +55,9 @@ func fleetStatus(ctx context.Context, sh store.Shared, cs *CertStatus, down *err
 	if err != nil {
 		*down = err
 		cs.FleetError = err.Error()
-		if cs.Health == plan.OK.String() {
-			cs.Health = plan.Warning.String()
-		}
+		health = plan.Warning
 	}
+	return health
 }
 
 func printFleet(w io.Writer, node string, certs []CertStatus, now time.Time) {

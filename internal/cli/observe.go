@@ -16,6 +16,7 @@ import (
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/notify"
 	"github.com/renewer/renewer/internal/report"
+	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/watch"
 )
 
@@ -109,19 +110,25 @@ func newReporter(log *slog.Logger, cfg *config.Config) *report.Reporter {
 	return rep
 }
 
-// finishReport checks what the pass left (the named certificates; all and
-// the watches when none are named), notifies, and waits a bounded time for
-// deliveries.
-func finishReport(ctx context.Context, log *slog.Logger, rep *report.Reporter, a *agent.Agent, names []string) {
-	if rep == nil {
-		return
+var _ agent.PassReporter = (*report.Reporter)(nil)
+
+// runPass is the pass `renew` and `revoke` run: the agent's pass, reported
+// (logs, metrics counters, notifications) unless it is a dry run, then a
+// bounded wait for the notifications to be delivered. The daemon runs the
+// same pass with its own long-lived reporter.
+func runPass(ctx context.Context, log *slog.Logger, a *agent.Agent, o agent.PassOptions) ([]status.Result, error) {
+	var rep *report.Reporter
+	if !o.DryRun {
+		if rep = newReporter(log, a.Config()); rep != nil {
+			a.SetObserver(rep)
+			defer func() {
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renewReportTimeout)
+				defer cancel()
+				if err := rep.Close(cctx); err != nil {
+					log.Error("some notifications were not delivered", "err", err)
+				}
+			}()
+		}
 	}
-	if _, err := rep.Check(ctx, a, names); err != nil {
-		log.Error("report", "err", err)
-	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renewReportTimeout)
-	defer cancel()
-	if err := rep.Close(cctx); err != nil {
-		log.Error("some notifications were not delivered", "err", err)
-	}
+	return a.RunOnce(ctx, o)
 }

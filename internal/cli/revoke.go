@@ -42,7 +42,8 @@ func cmdRevoke(ctx context.Context, e *env, g *globals, args []string) int {
 		return ExitOK
 	}
 	// A key revoked for compromise is never certified again.
-	results, err := a.RunOnce(ctx, agent.PassOptions{Force: true, Names: fs.Args(), NewKey: reason == 1})
+	log, _ := g.logger(e.stderr)
+	results, err := runPass(ctx, log, a, agent.PassOptions{Force: true, Names: fs.Args(), NewKey: reason == 1})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "renewer revoke: %v\n", err)
 		return ExitFailure

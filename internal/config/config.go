@@ -181,8 +181,10 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 		hcl.BlockHeaderSchema{Type: "certificate", LabelNames: []string{"name"}},
 		hcl.BlockHeaderSchema{Type: "metrics"},
 		hcl.BlockHeaderSchema{Type: "watch", LabelNames: []string{"name"}},
-		hcl.BlockHeaderSchema{Type: "notify", LabelNames: []string{"name"}})
+		hcl.BlockHeaderSchema{Type: "notify", LabelNames: []string{"name"}},
+		hcl.BlockHeaderSchema{Type: "reload", LabelNames: []string{"name"}})
 	blocks := top.Blocks.ByType()
+	cfg.Reloads = d.reloads(blocks["reload"])
 
 	if b := d.single(blocks["storage"]); b != nil {
 		c := d.content(b.Body, []string{"path", "keep_versions"})
@@ -237,6 +239,7 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 		}
 		cfg.Certificates = append(cfg.Certificates, d.certificate(b, defs))
 	}
+	d.checkReloadRefs(cfg)
 	d.observe(cfg, blocks) // observe.go
 	cfg.LiteralSecrets = d.secrets
 	return cfg
@@ -310,7 +313,7 @@ func (d *decoder) renewBefore(a *hcl.Attribute, def RenewBefore) RenewBefore {
 // certificate decodes one certificate block; defs holds the defaults block's
 // settings.
 func (d *decoder) certificate(b *hcl.Block, defs Certificate) Certificate {
-	c := d.content(b.Body, []string{"domains", "key_type", "renew_before", "ari", "warn_before", "profile", "reuse_key"},
+	c := d.content(b.Body, []string{"domains", "key_type", "renew_before", "ari", "warn_before", "profile", "reuse_key", "reload"},
 		hcl.BlockHeaderSchema{Type: "challenge", LabelNames: []string{"type"}},
 		hcl.BlockHeaderSchema{Type: "install"},
 		hcl.BlockHeaderSchema{Type: "hook", LabelNames: []string{"name"}},
@@ -341,6 +344,7 @@ func (d *decoder) certificate(b *hcl.Block, defs Certificate) Certificate {
 		cert.Install = d.install(ib)
 	}
 	cert.Verify = d.verifyBlocks(blocks["verify"], cert.Domains)
+	cert.Reloads, cert.reloadRanges = d.reloadRefs(c.Attributes["reload"])
 	first := map[string]*hcl.Block{}
 	for _, h := range blocks["hook"] {
 		name := h.Labels[0]

@@ -85,3 +85,26 @@ func ParseRenewBefore(s string) (RenewBefore, error) {
 	}
 	return RenewBefore{Duration: d}, nil
 }
+
+// FormatDuration writes d as ParseDuration reads it, in days, hours and
+// minutes ("30d", "1d12h", "45m"); seconds and less are dropped unless d is
+// shorter than a minute.
+func FormatDuration(d time.Duration) string {
+	if d < 0 {
+		return "-" + FormatDuration(-d)
+	}
+	if d < time.Minute {
+		return d.String()
+	}
+	var b strings.Builder
+	days, h, m := d/(24*time.Hour), d%(24*time.Hour)/time.Hour, d%time.Hour/time.Minute
+	for _, p := range []struct {
+		n    time.Duration
+		unit string
+	}{{days, "d"}, {h, "h"}, {m, "m"}} {
+		if p.n > 0 {
+			fmt.Fprintf(&b, "%d%s", p.n, p.unit)
+		}
+	}
+	return b.String()
+}

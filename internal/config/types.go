@@ -24,6 +24,7 @@ type Config struct {
 	ACME         ACME
 	Daemon       Daemon
 	Certificates []Certificate // in file order, names unique
+	Reloads      []Hook        // top-level reload blocks, in file order, names unique (reload.go)
 	Metrics      *Metrics      // nil: no metrics endpoint (observe.go)
 	Watches      []Watch       // in file order, names unique
 	Notifiers    []Notify      // in file order, names unique
@@ -62,9 +63,12 @@ type Certificate struct {
 	Profile     string   // ACME profile to order (draft-ietf-acme-profiles); empty: the CA's default
 	ReuseKey    bool     // keep the live private key across renewals
 	Install     *Install // nil when there is no install block
-	Hooks       []Hook   // in file order
+	Hooks       []Hook   // in file order; run for this certificate alone
+	Reloads     []string // names of top-level reload blocks, each run once per pass for all its certificates
 	Verify      []Verify // endpoints checked after the hooks, in file order
 	DeclRange   hcl.Range
+
+	reloadRanges []hcl.Range // of each Reloads entry, for checkReloadRefs
 }
 
 // KeyTypes lists the accepted key_type values; the first is the default.

@@ -9,6 +9,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/renewer/renewer/internal/agent"
+	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/store"
 	"github.com/renewer/renewer/internal/testca"
 )
@@ -33,7 +34,7 @@ func TestFleetTakeoverWhenRenewingNodeDies(t *testing.T) {
 	tokens := b.fleet.Client().Watch(wctx, s.prefix+"/challenges/", clientv3.WithPrefix())
 	ctxA, cancelA := context.WithCancel(context.Background())
 	defer cancelA()
-	resA := make(chan agent.Result, 1)
+	resA := make(chan status.Result, 1)
 	go func() { resA <- a.pass(t, ctxA, agent.PassOptions{}) }()
 	select {
 	case <-tokens:
@@ -58,7 +59,7 @@ func TestFleetTakeoverWhenRenewingNodeDies(t *testing.T) {
 		t.Fatalf("published by %s, want edge-b", p.Node)
 	}
 	eventually(t, applyLimit, "edge-b serves what it published", func() bool { return b.serial(t) == p.Serial })
-	if r := <-resA; r.Action != agent.Failed {
+	if r := <-resA; r.Action != status.Failed {
 		t.Errorf("killed edge-a's pass: %+v", r)
 	}
 	if got := a.serial(t); got != "" {
@@ -91,16 +92,16 @@ func TestFleetCutOffNodeCatchesUp(t *testing.T) {
 	changes := c.fleet.Changes(wctx)
 
 	r := a.pass(t, ctx, agent.PassOptions{})
-	if r.Action != agent.Obtained || !r.OK() {
+	if r.Action != status.Obtained || !r.OK() {
 		t.Fatalf("first issuance on edge-a: %+v", r)
 	}
 	s1 := r.Serial
-	if r := c.pass(t, ctx, agent.PassOptions{}); r.Action != agent.Synced || r.Serial != s1 || !r.OK() {
+	if r := c.pass(t, ctx, agent.PassOptions{}); r.Action != status.Synced || r.Serial != s1 || !r.OK() {
 		t.Fatalf("edge-c applying the fleet's version: %+v", r)
 	}
 
 	px.Cut()
-	if r := c.pass(t, ctx, agent.PassOptions{Force: true}); r.Action != agent.Failed || !strings.Contains(r.Err.Error(), "fleet") {
+	if r := c.pass(t, ctx, agent.PassOptions{Force: true}); r.Action != status.Failed || !strings.Contains(r.Err.Error(), "fleet") {
 		t.Fatalf("forced renewal on cut-off edge-c: %+v", r)
 	}
 	if n, o := issued.Count(), issued.Orders(); n != 1 || o != 1 {
@@ -110,7 +111,7 @@ func TestFleetCutOffNodeCatchesUp(t *testing.T) {
 		t.Fatalf("cut-off edge-c serves %q, want its installed %s", got, s1)
 	}
 	r = a.pass(t, ctx, agent.PassOptions{Force: true})
-	if r.Action != agent.Renewed || !r.OK() {
+	if r.Action != status.Renewed || !r.OK() {
 		t.Fatalf("renewal on edge-a while edge-c is cut off: %+v", r)
 	}
 	s2 := r.Serial
@@ -124,7 +125,7 @@ func TestFleetCutOffNodeCatchesUp(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("edge-c's watch did not report the missed version within 60s of reconnecting")
 	}
-	if r := c.pass(t, ctx, agent.PassOptions{}); r.Action != agent.Synced || r.Serial != s2 || !r.OK() {
+	if r := c.pass(t, ctx, agent.PassOptions{}); r.Action != status.Synced || r.Serial != s2 || !r.OK() {
 		t.Fatalf("edge-c catching up: %+v", r)
 	}
 	if got, dep := c.serial(t), c.deployed(); got != s2 || len(dep) != 2 || dep[1] != s2 {

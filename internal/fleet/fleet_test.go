@@ -11,6 +11,7 @@ import (
 
 	"github.com/renewer/renewer/internal/agent"
 	"github.com/renewer/renewer/internal/cli"
+	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/store"
 	"github.com/renewer/renewer/internal/testca"
 )
@@ -62,7 +63,7 @@ func TestFleetOneRenewalEveryNodeApplies(t *testing.T) {
 		orderer = nodes[2]
 	}
 	res := orderer.pass(t, context.Background(), agent.PassOptions{Force: true, Names: []string{"www"}})
-	if res.Action != agent.Renewed || !res.OK() {
+	if res.Action != status.Renewed || !res.OK() {
 		t.Fatalf("forced renewal on %s (challenge answered by edge-1): %+v", orderer.name, res)
 	}
 	second, err := nodes[1].fleet.Latest(context.Background(), "www")

@@ -15,6 +15,7 @@ import (
 	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/fleet"
+	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/store"
 	"github.com/renewer/renewer/internal/testca"
 )
@@ -154,7 +155,7 @@ func (n *node) agent(t *testing.T) *agent.Agent {
 }
 
 // pass runs one pass of a one-shot agent and returns the result of "www".
-func (n *node) pass(t *testing.T, ctx context.Context, o agent.PassOptions) agent.Result {
+func (n *node) pass(t *testing.T, ctx context.Context, o agent.PassOptions) status.Result {
 	t.Helper()
 	a := n.agent(t)
 	res, err := a.RunOnce(ctx, o)

@@ -24,6 +24,7 @@ const (
 	Expired        Reason = "certificate has expired"
 	InWindow       Reason = "inside the renewal window"
 	Forced         Reason = "forced"
+	Revoked        Reason = "revoked" // renewer revoked the live certificate (set by the status model, which knows the state)
 	NotDue         Reason = "not due"
 )
 
@@ -35,6 +36,9 @@ type Decision struct {
 	// NotDue, InWindow and Expired; now for Missing, NamesChanged and the
 	// key reasons.
 	At time.Time
+	// Note explains a rule that did not apply as configured (a
+	// renew_before not shorter than the lifetime); empty otherwise.
+	Note string
 }
 
 // Decide says whether c needs a new certificate at now, given the installed
@@ -56,13 +60,14 @@ func Decide(now time.Time, c config.Certificate, have *certinfo.Facts) Decision 
 		return due(KeyTypeChanged, now)
 	}
 	at := RenewAt(have, c.RenewBefore)
+	note := FallbackNote(have, c.RenewBefore)
 	switch {
 	case now.After(have.NotAfter):
-		return due(Expired, at)
+		return Decision{Due: true, Reason: Expired, At: at, Note: note}
 	case !now.Before(at):
-		return due(InWindow, at)
+		return Decision{Due: true, Reason: InWindow, At: at, Note: note}
 	}
-	return Decision{Reason: NotDue, At: at}
+	return Decision{Reason: NotDue, At: at, Note: note}
 }
 
 // RenewAt is when a certificate becomes due under rule rb:
@@ -71,15 +76,15 @@ func Decide(now time.Time, c config.Certificate, have *certinfo.Facts) Decision 
 //   - the default rule: NotAfter - lifetime/3, or lifetime/2 when the
 //     lifetime is 10 days or less.
 //
-// The result is clamped to NotBefore..NotAfter, so a duration longer than the
-// whole lifetime makes the certificate due from its NotBefore, that is at
-// once (and every newly issued certificate will be due too: config
-// validation should warn about such rules).
+// A duration not shorter than the lifetime (renew_before = "30d" with a CA
+// that issues 24-hour certificates) would make every new certificate due at
+// once, a renewal at every retry: the default rule applies instead
+// (FallbackNote says so). The result is clamped to NotBefore..NotAfter.
 func RenewAt(f *certinfo.Facts, rb config.RenewBefore) time.Time {
 	life := f.Lifetime()
 	var before time.Duration
 	switch {
-	case rb.Duration > 0:
+	case rb.Duration > 0 && rb.Duration < life:
 		before = rb.Duration
 	case rb.Fraction > 0:
 		before = time.Duration(rb.Fraction * float64(life))
@@ -96,6 +101,21 @@ func RenewAt(f *certinfo.Facts, rb config.RenewBefore) time.Time {
 		at = f.NotAfter
 	}
 	return at
+}
+
+// FallbackNote explains, when rb is a duration not shorter than f's
+// lifetime, that the default rule applies instead; else it is empty.
+func FallbackNote(f *certinfo.Facts, rb config.RenewBefore) string {
+	life := f.Lifetime()
+	if rb.Duration <= 0 || rb.Duration < life {
+		return ""
+	}
+	rule := "1/3"
+	if life <= 10*24*time.Hour {
+		rule = "1/2"
+	}
+	return fmt.Sprintf("renew_before %s is not shorter than the certificate's lifetime (%s): it would make every new certificate due at once, so the default rule applies (renew with %s of the lifetime left); set renew_before to a fraction such as \"1/3\"",
+		config.FormatDuration(rb.Duration), config.FormatDuration(life.Round(time.Minute)), rule)
 }
 
 // Health is a certificate's state for monitoring; the values are the

@@ -13,11 +13,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/renewer/renewer/internal/agent"
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/metrics"
 	"github.com/renewer/renewer/internal/notify"
 	"github.com/renewer/renewer/internal/plan"
+	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/watch"
 )
 
@@ -42,7 +42,8 @@ type Options struct {
 // DefaultWatchEvery is the daemon's WatchEvery.
 const DefaultWatchEvery = 15 * time.Minute
 
-// Reporter reports for one configuration. It implements agent.Observer.
+// Reporter reports for one configuration. It implements agent.Observer
+// (it is checked there: this package does not import the agent).
 type Reporter struct {
 	cfg     *config.Config
 	log     *slog.Logger
@@ -55,12 +56,7 @@ type Reporter struct {
 	mu          sync.Mutex
 	lastWatches []watch.Result // of the last connection to the watches
 	watchedAt   time.Time
-
-	passMu sync.Mutex
-	pass   map[string]agent.Inspection // from Inspected, until Check uses them
 }
-
-var _ agent.PassReporter = (*Reporter)(nil)
 
 // NotifyDir is where notification deduplication state is kept.
 func NotifyDir(cfg *config.Config) string { return filepath.Join(cfg.Storage.Path, "notify") }
@@ -101,39 +97,12 @@ func (r *Reporter) HookRan(cert, hook string, err error) {
 	}
 }
 
-// Inspected implements agent.Observer: it keeps the pass's inspection of a
-// certificate for the Check after the pass, which then reads only the
-// certificates the pass did not report. The parsed certificates are
-// dropped: reporting needs only their facts.
-func (r *Reporter) Inspected(in agent.Inspection) {
-	if in.Facts != nil {
-		f := *in.Facts
-		f.Leaf, f.Chain = nil, nil
-		in.Facts = &f
-	}
-	r.passMu.Lock()
-	defer r.passMu.Unlock()
-	if r.pass == nil {
-		r.pass = map[string]agent.Inspection{}
-	}
-	r.pass[in.Cert.Name] = in
-}
-
-// takePass returns (and forgets) the inspections Inspected kept.
-func (r *Reporter) takePass() map[string]agent.Inspection {
-	r.passMu.Lock()
-	defer r.passMu.Unlock()
-	p := r.pass
-	r.pass = nil
-	return p
-}
-
 // Finished implements agent.Observer: it counts renewals and sends
-// "renewed". Failures are notified by Check, from the state they leave,
-// so they are deduplicated and survive restarts.
-func (r *Reporter) Finished(res agent.Result) {
+// "renewed". Failures are notified from the condition they leave (see
+// Observe), so they are deduplicated and survive restarts.
+func (r *Reporter) Finished(res status.Result) {
 	switch {
-	case res.Action == agent.Renewed || res.Action == agent.Obtained:
+	case res.Action == status.Renewed || res.Action == status.Obtained:
 		if r.metrics != nil {
 			r.metrics.Renewal(res.Name, true)
 		}
@@ -146,7 +115,7 @@ func (r *Reporter) Finished(res agent.Result) {
 					res.Serial, res.NotAfter.UTC().Format(time.RFC3339), res.Decision.Reason),
 			})
 		}
-	case res.Action == agent.Failed && res.Err != nil &&
+	case res.Action == status.Failed && res.Err != nil &&
 		!errors.Is(res.Err, context.Canceled) && !errors.Is(res.Err, context.DeadlineExceeded):
 		if r.metrics != nil {
 			r.metrics.Renewal(res.Name, false)
@@ -166,37 +135,29 @@ func (r *Reporter) certificate(name string) config.Certificate {
 // Snapshot is what one check saw.
 type Snapshot struct {
 	Checked      time.Time
-	Certificates []agent.Inspection
+	Certificates []status.View
 	Watches      []watch.Result
 	// Complete: every configured certificate and watch is here (not a
 	// `renew NAME` subset), so metrics of names no longer configured go.
 	Complete bool
 }
 
-// Check inspects the named certificates (all when names is empty) and, when
-// names is empty, checks every watch; then it reports what it saw (see
-// Observe) and returns it. Call it after each pass: the pass's own
-// inspections (Inspected) are used where the pass made them.
-func (r *Reporter) Check(ctx context.Context, a *agent.Agent, names []string) (Snapshot, error) {
-	pass := r.takePass()
-	certs, err := a.Select(names)
-	if err != nil {
-		return Snapshot{}, err
-	}
-	s := Snapshot{Complete: len(names) == 0}
-	for _, c := range certs {
-		in, ok := pass[c.Name]
-		if !ok {
-			in = a.Inspect(c)
-		}
-		s.Certificates = append(s.Certificates, in)
-	}
-	if len(names) == 0 {
+// PassDone implements agent.Observer: it reports what the pass left of its
+// certificates and, after a complete pass, checks the watches (see
+// Observe).
+func (r *Reporter) PassDone(ctx context.Context, certs []status.View, complete bool) {
+	r.Report(ctx, certs, complete)
+}
+
+// Report is PassDone, returning what it reported.
+func (r *Reporter) Report(ctx context.Context, certs []status.View, complete bool) Snapshot {
+	s := Snapshot{Certificates: certs, Complete: complete}
+	if complete {
 		s.Watches = r.watches(ctx)
 	}
 	s.Checked = r.now()
 	r.Observe(s)
-	return s, nil
+	return s
 }
 
 // watches connects to every watch, or reuses the last results when they are
@@ -220,14 +181,6 @@ func (r *Reporter) watches(ctx context.Context) []watch.Result {
 	return out
 }
 
-// AfterPass is the daemon's call after each pass (agent.PassReporter):
-// Check on every certificate and watch.
-func (r *Reporter) AfterPass(ctx context.Context, a *agent.Agent) {
-	if _, err := r.Check(ctx, a, nil); err != nil {
-		r.log.Error("report", "err", err)
-	}
-}
-
 // Observe reports a snapshot: it sets the metrics gauges, logs each problem
 // and hands every subject's current problems to the notifier, which sends
 // what is new or due again and "recovered" for what is over.
@@ -239,9 +192,9 @@ func (r *Reporter) Observe(s Snapshot) {
 	var obs []notify.Observation
 	var certMetrics []metrics.Certificate
 	for _, in := range s.Certificates {
-		ob := CertificateProblems(in, now)
+		ob := CertificateProblems(in)
 		obs = append(obs, ob)
-		certMetrics = append(certMetrics, certificateMetrics(in, now))
+		certMetrics = append(certMetrics, certificateMetrics(in))
 		for _, p := range ob.Problems {
 			r.log.Warn(p.Message, "cert", in.Cert.Name, "problem", string(p.Kind), "severity", p.Severity)
 		}
@@ -289,84 +242,26 @@ func (r *Reporter) Close(ctx context.Context) error {
 	return r.notify.Close(ctx)
 }
 
-// Ready is renewer_certificate_ready: a live, readable certificate that has
-// not expired, matches the config (names, key) and whose hooks all succeeded.
-func Ready(in agent.Inspection, now time.Time) bool {
-	f := in.Facts
-	if f == nil || in.Problem != nil || !now.Before(f.NotAfter) {
-		return false
-	}
-	if r := in.Decision.Reason; r != plan.NotDue && r != plan.InWindow {
-		return false
-	}
-	return applied(in)
-}
-
-// applied: the hooks and install copy of the live certificate all succeeded
-// (or there are none).
-func applied(in agent.Inspection) bool {
-	return (len(in.Cert.Hooks) == 0 && in.Cert.Install == nil) || in.State.AppliedSerial == in.Facts.Serial
-}
-
-func certificateMetrics(in agent.Inspection, now time.Time) metrics.Certificate {
-	m := metrics.Certificate{Name: in.Cert.Name, RenewalTime: in.Decision.At, Ready: Ready(in, now), Failures: in.State.Failures}
+func certificateMetrics(in status.View) metrics.Certificate {
+	m := metrics.Certificate{Name: in.Cert.Name, RenewalTime: in.Decision.At, Ready: in.Ready, Failures: in.State.Failures}
 	if in.Facts != nil {
 		m.NotBefore, m.NotAfter = in.Facts.NotBefore, in.Facts.NotAfter
 	}
 	for _, h := range in.Cert.Hooks {
 		m.Hooks = append(m.Hooks, h.Name)
 	}
+	m.Hooks = append(m.Hooks, in.Cert.Reloads...)
 	return m
 }
 
-// CertificateProblems says what is wrong with a managed certificate now:
-//   - renewal_failed while its last attempt failed (and is being retried);
-//   - hook_failed while the live certificate's hooks or install copy have
-//     not succeeded after an attempt;
-//   - expiring when it is within warn_before of expiry and still due
-//     (critical in the last tenth of its lifetime, or expired).
-func CertificateProblems(in agent.Inspection, now time.Time) notify.Observation {
-	c, f, st := in.Cert, in.Facts, in.State
-	about := notify.Event{Subject: notify.Certificate, Name: c.Name, Domains: c.Domains}
-	if f != nil {
+// CertificateProblems is what to notify of a managed certificate: the
+// problems its condition lists (status.Assess), about it.
+func CertificateProblems(in status.View) notify.Observation {
+	about := notify.Event{Subject: notify.Certificate, Name: in.Cert.Name, Domains: in.Cert.Domains}
+	if f := in.Facts; f != nil {
 		about.Serial, about.NotAfter = f.Serial, f.NotAfter
 	}
-	severity := notify.Warning
-	if in.Health == plan.Critical {
-		severity = notify.Critical
-	}
-	ob := notify.Observation{About: about}
-	add := func(kind notify.Kind, msg, errText string) {
-		ob.Problems = append(ob.Problems, notify.Event{Kind: kind, Severity: severity, NotAfter: about.NotAfter,
-			Message: msg, Error: errText})
-	}
-	expiry := "no certificate is installed"
-	if f != nil {
-		expiry = "the live certificate " + expires(f.NotAfter, now)
-	}
-	if st.LastResult == string(agent.Failed) && st.Failures > 0 {
-		add(notify.RenewalFailed, fmt.Sprintf("Renewal of %s failed (%d %s in a row); %s.",
-			c.Name, st.Failures, plural(st.Failures, "attempt"), expiry), st.LastError)
-	} else if f != nil && !applied(in) && st.LastError != "" && st.FailedStep == agent.StepVerify {
-		add(notify.VerifyFailed, fmt.Sprintf("%s serial %s is installed, but an endpoint does not serve it; the deploy is retried.",
-			c.Name, f.Serial), st.LastError)
-	} else if f != nil && !applied(in) && st.LastError != "" {
-		add(notify.HookFailed, fmt.Sprintf("%s serial %s is installed, but its hooks or install copy failed; they are retried.",
-			c.Name, f.Serial), st.LastError)
-	}
-	if f != nil && in.Decision.Reason == plan.ARINow {
-		msg := fmt.Sprintf("The CA asks for %s (serial %s) to be replaced now (its renewal window is over: a revocation or a mass reissue); renewer is renewing it.",
-			c.Name, f.Serial)
-		if in.ARI != nil && in.ARI.Explanation != "" {
-			msg += " The CA explains: " + in.ARI.Explanation
-		}
-		add(notify.RenewalRequested, msg, "")
-	}
-	if f != nil && in.Decision.Due && !now.Before(c.WarnAt(f.NotBefore, f.NotAfter)) {
-		add(notify.Expiring, fmt.Sprintf("Certificate %s %s and is not renewed yet (%s).", c.Name, expires(f.NotAfter, now),
-			in.Decision.Reason), "")
-	}
-	return ob
+	return notify.Observation{About: about, Problems: in.Problems}
 }
 
 // WatchProblems says what is wrong with a watched endpoint now: expiring
@@ -394,24 +289,9 @@ func WatchProblems(w watch.Result, now time.Time) notify.Observation {
 		}
 		ob.Problems = append(ob.Problems, notify.Event{Kind: notify.Expiring, Severity: severity, NotAfter: w.Facts.NotAfter,
 			Message: fmt.Sprintf("The certificate served by %s (%s) %s; renewer does not renew it.",
-				w.Watch.Endpoint, w.Watch.Name, expires(w.Facts.NotAfter, now))})
+				w.Watch.Endpoint, w.Watch.Name, status.Expires(w.Facts.NotAfter, now))})
 	}
 	return ob
-}
-
-func expires(notAfter, now time.Time) string {
-	day := notAfter.UTC().Format(time.DateOnly)
-	if d := notAfter.Sub(now); d > 0 {
-		return fmt.Sprintf("expires in %s (%s)", watch.Days(d), day)
-	}
-	return fmt.Sprintf("EXPIRED %s ago (%s)", watch.Days(now.Sub(notAfter)), day)
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
 }
 
 func or(s, def string) string {

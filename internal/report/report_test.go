@@ -27,6 +27,7 @@ import (
 	"github.com/renewer/renewer/internal/notify"
 	"github.com/renewer/renewer/internal/plan"
 	"github.com/renewer/renewer/internal/report"
+	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/store"
 	"github.com/renewer/renewer/internal/watch/watchtest"
 )
@@ -178,7 +179,7 @@ metrics {}
 	}
 	defer a.Close()
 	ctx := context.Background()
-	snap, err := rep.Check(ctx, a, nil)
+	snap, err := check(ctx, rep, a, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +234,7 @@ metrics {}
 	}
 
 	// A second check at once sends nothing new: deduplicated.
-	if _, err := rep.Check(ctx, a, nil); err != nil {
+	if _, err := check(ctx, rep, a, nil); err != nil {
 		t.Fatal(err)
 	}
 	waitFlush(t, rep)
@@ -243,13 +244,13 @@ metrics {}
 
 	// The failing certificate renews: counted, "renewed" sent (on = all),
 	// and its failure is over ("recovered").
-	rep.Finished(agent.Result{Name: "failing", Action: agent.Renewed, Serial: "beef", NotAfter: now.Add(90 * day), Decision: plan.Decision{Reason: plan.InWindow}})
-	rep.Finished(agent.Result{Name: "old", Action: agent.Failed, Err: fmt.Errorf("boom")})
-	rep.Finished(agent.Result{Name: "fresh", Action: agent.Failed, Err: context.Canceled}) // shutdown: not a failure
+	rep.Finished(status.Result{Name: "failing", Action: status.Renewed, Serial: "beef", NotAfter: now.Add(90 * day), Decision: plan.Decision{Reason: plan.InWindow}})
+	rep.Finished(status.Result{Name: "old", Action: status.Failed, Err: fmt.Errorf("boom")})
+	rep.Finished(status.Result{Name: "fresh", Action: status.Failed, Err: context.Canceled}) // shutdown: not a failure
 	install(t, st, "failing", now.Add(-time.Minute), now.Add(90*day))
 	st.SaveState("failing", store.State{LastResult: "renewed"})
 	rep.HookRan("pending", "reload", nil)
-	if _, err := rep.Check(ctx, a, []string{"failing"}); err != nil {
+	if _, err := check(ctx, rep, a, []string{"failing"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFlush(t, rep)
@@ -300,69 +301,6 @@ func waitFlush(t *testing.T, rep *report.Reporter) {
 	}
 }
 
-// Problems of a certificate, rule by rule.
-func TestCertificateProblems(t *testing.T) {
-	now := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
-	c := config.Certificate{Name: "www", Domains: []string{"www.example.com"}, Hooks: []config.Hook{{Name: "h"}}}
-	in := func(left time.Duration, st store.State) agent.Inspection {
-		full, key := certtest.Issue(t, certtest.Options{Names: c.Domains, NotBefore: now.Add(left - 90*day), NotAfter: now.Add(left)})
-		f := mustFacts(t, full, key)
-		st.AppliedSerial = f.Serial
-		return agent.Inspection{Cert: c, Facts: f, Decision: plan.Decide(now, c, f), Health: plan.Assess(now, c, f), State: st}
-	}
-	kinds := func(ob notify.Observation) (out []string) {
-		for _, p := range ob.Problems {
-			out = append(out, string(p.Kind)+":"+p.Severity)
-		}
-		return out
-	}
-	for _, tc := range []struct {
-		name string
-		in   agent.Inspection
-		want []string
-	}{
-		{"fresh", in(80*day, store.State{}), nil},
-		{"due, not yet warn_before", in(25*day, store.State{}), nil},
-		{"within warn_before (a fifth: 18 days)", in(17*day, store.State{}), []string{"expiring:warning"}},
-		{"last tenth", in(8*day, store.State{}), []string{"expiring:critical"}},
-		{"expired", in(-day, store.State{}), []string{"expiring:critical"}},
-		{"failing, fresh", in(80*day, store.State{LastResult: "failed", Failures: 1, LastError: "x"}), []string{"renewal_failed:warning"}},
-		{"failing and expiring", in(5*day, store.State{LastResult: "failed", Failures: 4, LastError: "x"}), []string{"renewal_failed:critical", "expiring:critical"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := kinds(report.CertificateProblems(tc.in, now)); !slices.Equal(got, tc.want) {
-				t.Errorf("problems %v, want %v", got, tc.want)
-			}
-		})
-	}
-	// Hooks failed for the live serial.
-	i := in(80*day, store.State{LastResult: "renewed", LastError: "hook"})
-	i.State.AppliedSerial = "other"
-	if got := kinds(report.CertificateProblems(i, now)); !slices.Equal(got, []string{"hook_failed:warning"}) {
-		t.Errorf("hook failure: %v", got)
-	}
-	// The served certificate is not the installed one.
-	i = in(80*day, store.State{LastResult: "renewed", LastError: "not applied: verify 127.0.0.1:443: serial 1 served", FailedStep: agent.StepVerify})
-	i.State.AppliedSerial = "other"
-	if got := kinds(report.CertificateProblems(i, now)); !slices.Equal(got, []string{"verify_failed:warning"}) {
-		t.Errorf("verify failure: %v", got)
-	}
-	// The CA asks for the certificate to be replaced now (ARI window over).
-	i = in(80*day, store.State{})
-	i.ARI = &plan.ARI{Start: now.Add(-2 * time.Hour), End: now.Add(-time.Hour), Chosen: now.Add(-time.Hour), Explanation: "https://ca.example/incident/7"}
-	i.Decision = plan.DecideARI(now, i.Cert, i.Facts, i.ARI)
-	ob := report.CertificateProblems(i, now)
-	if got := kinds(ob); !slices.Equal(got, []string{"renewal_requested:warning"}) || !strings.Contains(ob.Problems[0].Message, "https://ca.example/incident/7") {
-		t.Errorf("CA renewal request: %v %+v", got, ob.Problems)
-	}
-	// Its own warn_before wins.
-	i = in(25*day, store.State{})
-	i.Cert.WarnBefore = config.RenewBefore{Duration: 30 * day}
-	if got := kinds(report.CertificateProblems(i, now)); !slices.Equal(got, []string{"expiring:warning"}) {
-		t.Errorf("warn_before 30d, 25 days left: %v", got)
-	}
-}
-
 func mustFacts(t *testing.T, full, key []byte) *certinfo.Facts {
 	t.Helper()
 	f, err := certinfo.Parse(full, key)
@@ -404,7 +342,7 @@ func TestWatchEvery(t *testing.T) {
 	defer a.Close()
 	check := func(step string, health plan.Health, reachable bool) {
 		t.Helper()
-		s, err := rep.Check(context.Background(), a, nil)
+		s, err := check(context.Background(), rep, a, nil)
 		if err != nil || len(s.Watches) != 1 {
 			t.Fatalf("%s: %v %+v", step, err, s)
 		}
@@ -420,4 +358,18 @@ func TestWatchEvery(t *testing.T) {
 	check("14 minutes later: under 7 days now, judged again", plan.Critical, true)
 	at(16 * time.Minute)
 	check("16 minutes later: connects again, and fails", plan.Warning, false)
+}
+
+// check reports what a pass over names (all when nil) would leave, as the
+// agent's pass does.
+func check(ctx context.Context, rep *report.Reporter, a *agent.Agent, names []string) (report.Snapshot, error) {
+	certs, err := a.Select(names)
+	if err != nil {
+		return report.Snapshot{}, err
+	}
+	var views []status.View
+	for _, c := range certs {
+		views = append(views, a.Inspect(c))
+	}
+	return rep.Report(ctx, views, names == nil), nil
 }

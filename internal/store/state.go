@@ -25,7 +25,109 @@ type State struct {
 	// import certbot), so another ACME account ordered it; an ARI
 	// "replaces" naming it would be refused by the CA.
 	AdoptedSerial string `json:"adopted_serial,omitempty"`
+	// RevokedSerial: renewer revoked this serial (renewer revoke); while it
+	// is live the certificate is critical and due.
+	RevokedSerial string `json:"revoked_serial,omitempty"`
 }
+
+// The values of State.LastResult.
+const (
+	ResultRenewed    = "renewed"
+	ResultObtained   = "obtained" // first issuance
+	ResultSynced     = "applied from fleet"
+	ResultFailed     = "failed"
+	ResultNotApplied = "not applied" // installed, a deploy step failed; retried without a new certificate
+	ResultApplied    = "deploy retried"
+	ResultRevoked    = "revoked"
+	ResultAdopted    = "adopted from certbot"
+)
+
+// StepDueAtOnce is State.FailedStep after a renewal storm was averted (the
+// new certificate was due again at once): cleared as soon as the live
+// certificate is no longer due (Settle).
+const StepDueAtOnce = "due at once"
+
+// State changes only through these transitions; nothing else writes its
+// fields (ARI answers excepted: SetARI).
+
+// Installed records a new live certificate: renewed, obtained or applied
+// from the fleet (result). Its deploy is still to come (Deployed,
+// DeployFailed).
+func (st *State) Installed(now time.Time, serial, result string) {
+	st.LastAttempt, st.LastSuccess, st.LastResult, st.LastError = now, now, result, ""
+	st.Failures, st.NextAttempt, st.FailedStep = 0, time.Time{}, ""
+	st.InstalledSerial = serial
+}
+
+// Failed records a failed attempt; next gives the retry time from the
+// number of consecutive failures.
+func (st *State) Failed(now time.Time, err string, next func(failures int) time.Time) {
+	st.LastAttempt, st.LastResult, st.LastError, st.FailedStep = now, ResultFailed, err, ""
+	st.Failures++
+	st.NextAttempt = next(st.Failures)
+}
+
+// Deployed records that every deploy step succeeded for serial, the live
+// certificate. retried: the deploy was redone without a new certificate.
+func (st *State) Deployed(now time.Time, serial string, retried bool) {
+	if retried || st.LastResult == ResultFailed || st.LastResult == ResultNotApplied {
+		st.LastResult = ResultApplied
+	}
+	if retried {
+		st.LastAttempt = now
+	}
+	st.InstalledSerial, st.AppliedSerial = serial, serial
+	if st.FailedStep != StepDueAtOnce { // an averted storm holds until Settle
+		st.LastError, st.Failures, st.NextAttempt, st.FailedStep = "", 0, time.Time{}, ""
+	}
+}
+
+// DeployFailed records that a deploy step (install, hook, reload or verify)
+// failed for serial, the live certificate: retried after next(failures)
+// without a new certificate.
+func (st *State) DeployFailed(now time.Time, serial, step, err string, next func(failures int) time.Time) {
+	st.LastAttempt, st.LastResult, st.LastError, st.FailedStep = now, ResultNotApplied, "not applied: "+err, step
+	st.InstalledSerial = serial
+	st.Failures++
+	st.NextAttempt = next(st.Failures)
+}
+
+// DueAtOnce records an averted renewal storm: the certificate just
+// installed is due again at once (a clock far off, a CA window already
+// over). The next attempt backs off like a failure, further after each
+// storm in a row (prior: the failures counted before this renewal).
+func (st *State) DueAtOnce(err string, prior int, next func(failures int) time.Time) {
+	st.LastError, st.FailedStep = err, StepDueAtOnce
+	st.Failures = prior + 1
+	st.NextAttempt = next(st.Failures)
+}
+
+// Settle clears an averted storm once its cause is gone (the live
+// certificate is not due); it reports whether it changed anything.
+func (st *State) Settle() bool {
+	if st.FailedStep != StepDueAtOnce {
+		return false
+	}
+	st.LastError, st.FailedStep, st.Failures, st.NextAttempt = "", "", 0, time.Time{}
+	return true
+}
+
+// Revoked records that renewer revoked serial at the CA.
+func (st *State) Revoked(now time.Time, serial string) {
+	st.LastAttempt, st.LastResult, st.LastError = now, ResultRevoked, ""
+	st.RevokedSerial = serial
+}
+
+// Adopted records a certificate taken over from another client (renewer
+// import certbot): installed and applied there already; another account
+// ordered it.
+func (st *State) Adopted(now time.Time, serial string) {
+	st.InstalledSerial, st.AppliedSerial, st.AdoptedSerial = serial, serial, serial
+	st.LastResult, st.LastSuccess, st.LastAttempt, st.LastError = ResultAdopted, now, now, ""
+}
+
+// SetARI records the CA's latest renewal-information answer.
+func (st *State) SetARI(a *ARIState) { st.ARI = a }
 
 // ARIState is the CA's renewal window (RFC 9773) for one serial, and the
 // moment renewer chose in it, kept so that a restart neither re-asks the CA
