@@ -57,8 +57,11 @@ func TestRenewAt(t *testing.T) {
 		{"default just over 10d: last third", 10*day + 3*time.Second, config.RenewBefore{}, nb.Add(10*day + 3*time.Second - (10*day+3*time.Second)/3)},
 		{"default LE 90d minus 1s", 90*day - time.Second, config.RenewBefore{}, nb.Add(90*day - time.Second - (90*day-time.Second)/3)},
 		{"duration 20d", 90 * day, config.RenewBefore{Duration: 20 * day}, nb.Add(70 * day)},
-		{"duration 720h on 6d", 6 * day, config.RenewBefore{Duration: 720 * time.Hour}, nb},
-		{"duration equal to lifetime", 6 * day, config.RenewBefore{Duration: 6 * day}, nb},
+		// A duration not shorter than the lifetime would make every new
+		// certificate due at once: the default rule (1/2 for 6 days) applies.
+		{"duration 720h on 6d: default rule", 6 * day, config.RenewBefore{Duration: 720 * time.Hour}, nb.Add(3 * day)},
+		{"duration equal to lifetime: default rule", 6 * day, config.RenewBefore{Duration: 6 * day}, nb.Add(3 * day)},
+		{"duration just under the lifetime", 6 * day, config.RenewBefore{Duration: 6*day - time.Hour}, nb.Add(time.Hour)},
 		{"fraction 0.25", 90 * day, config.RenewBefore{Fraction: 0.25}, nb.Add(67*day + 12*time.Hour)},
 		{"fraction 0.5 on 6d", 6 * day, config.RenewBefore{Fraction: 0.5}, nb.Add(3 * day)},
 	} {
@@ -114,8 +117,10 @@ func TestDecide(t *testing.T) {
 			plan.Decision{Due: true, Reason: plan.InWindow, At: now}},
 		{"duration rule not due", conf(rule(config.RenewBefore{Duration: 20 * day})), cert(now.Add(-60*day), 90*day),
 			plan.Decision{Reason: plan.NotDue, At: now.Add(10 * day)}},
-		{"duration longer than lifetime: due from NotBefore", conf(rule(config.RenewBefore{Duration: 30 * day})), cert(now.Add(-time.Minute), 6*day),
-			plan.Decision{Due: true, Reason: plan.InWindow, At: now.Add(-time.Minute)}},
+		{"duration longer than lifetime: a fresh certificate is not due", conf(rule(config.RenewBefore{Duration: 30 * day})), cert(now.Add(-time.Minute), 6*day),
+			plan.Decision{Due: false, Reason: plan.NotDue, At: now.Add(3*day - time.Minute)}},
+		{"duration longer than lifetime: due by the default rule", conf(rule(config.RenewBefore{Duration: 30 * day})), cert(now.Add(-4*day), 6*day),
+			plan.Decision{Due: true, Reason: plan.InWindow, At: now.Add(-day)}},
 		{"fraction rule due", conf(rule(config.RenewBefore{Fraction: 0.5})), cert(now.Add(-45*day), 90*day),
 			plan.Decision{Due: true, Reason: plan.InWindow, At: now}},
 		{"fraction rule not due", conf(rule(config.RenewBefore{Fraction: 0.25})), cert(now.Add(-45*day), 90*day),
