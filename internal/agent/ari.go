@@ -115,9 +115,16 @@ func (a *Agent) fetchARI(ctx context.Context, log *slog.Logger, c config.Certifi
 	if prev != nil && prev.Start.Equal(info.Start) && prev.End.Equal(info.End) && !prev.Chosen.IsZero() {
 		next.Chosen = prev.Chosen
 	} else {
-		next.Chosen = plan.ChooseMoment(info.Start, info.End, a.rnd())
-		if next.Chosen.Before(now) {
-			next.Chosen = now
+		// A moment in what is left of the window: one already past would
+		// make the certificate due at once, a "storm" for a window that
+		// starts at issuance (short-lived certificates).
+		from := info.Start
+		if from.Before(now) {
+			from = now
+		}
+		next.Chosen = now
+		if from.Before(info.End) {
+			next.Chosen = plan.ChooseMoment(from, info.End, a.rnd())
 		}
 		log.Info("renewal window from the CA", "start", info.Start.UTC().Format(time.RFC3339), "end", info.End.UTC().Format(time.RFC3339),
 			"chosen", next.Chosen.UTC().Format(time.RFC3339), "explanation", info.ExplanationURL)

@@ -186,8 +186,8 @@ certificate "short" {
 	}
 }
 
-// A certificate revoked at the CA (through ACME, as `renewer revoke
-// --no-renew` does) is renewed at the next check that asks the CA again:
+// A certificate revoked at the CA by someone else is renewed at the next
+// check that asks the CA again:
 // Pebble answers a revoked certificate's renewal information with a window
 // in the past.
 func TestARIRevokedRenewedAtNextCheck(t *testing.T) {
@@ -205,6 +205,13 @@ certificate "www" {
 	if _, err := a.Revoke(context.Background(), cfg.Certificates[0], 1); err != nil {
 		t.Fatal(err)
 	}
+	// As if someone else had revoked it (another tool, the CA): renewer's
+	// state does not know (TestRevokedKnownIsDue covers what renewer knows).
+	st, _ := a.Store().LoadState("www")
+	st.RevokedSerial = ""
+	if err := a.Store().SaveState("www", st); err != nil {
+		t.Fatal(err)
+	}
 	// Before the stored answer is stale nothing happens; at the next check
 	// after it (Pebble's Retry-After is 6h), the certificate is renewed.
 	if res := pass(t, a, PassOptions{}); res[0].Action != status.Skipped {
@@ -215,5 +222,37 @@ certificate "www" {
 	res = pass(t, a, PassOptions{})
 	if res[0].Action != status.Renewed || res[0].Decision.Reason != plan.ARINow {
 		t.Fatalf("after revocation: %+v", res[0])
+	}
+}
+
+// Defect: a certificate revoked with `renewer revoke --no-renew` stayed
+// live and "ok" when the CA offers no ARI. Renewer knows it revoked it: it
+// is critical and due at once, and the next pass replaces it.
+func TestRevokedKnownIsDue(t *testing.T) {
+	t.Parallel()
+	ca := testca.StartT(t, testca.Options{})
+	a, cfg := setup(t, ca, fmt.Sprintf(`
+certificate "www" {
+  domains = ["revoked-known.example.test"]
+  challenge "http" { listen = "127.0.0.1:%d" }
+  ari     = false
+}`, ca.HTTPPort))
+	res := pass(t, a, PassOptions{})
+	if !res[0].OK() {
+		t.Fatalf("issue: %+v", res[0])
+	}
+	if _, err := a.Revoke(context.Background(), cfg.Certificates[0], 4); err != nil {
+		t.Fatal(err)
+	}
+	in := a.Inspect(cfg.Certificates[0])
+	if !in.Revoked || in.Health != plan.Critical || !in.Decision.Due || in.Decision.Reason != plan.Revoked || in.Ready {
+		t.Fatalf("after revoke --no-renew: health %s due %v (%s) ready %v", in.Health, in.Decision.Due, in.Decision.Reason, in.Ready)
+	}
+	res = pass(t, a, PassOptions{})
+	if res[0].Action != status.Renewed || res[0].Decision.Reason != plan.Revoked || res[0].Serial == in.Facts.Serial {
+		t.Fatalf("the pass after: %+v", res[0])
+	}
+	if in := a.Inspect(cfg.Certificates[0]); in.Revoked || in.Health != plan.OK {
+		t.Fatalf("after the replacement: health %s revoked %v", in.Health, in.Revoked)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,6 +128,7 @@ func (a *Agent) RunOnce(ctx context.Context, o PassOptions) ([]status.Result, er
 		})
 	}
 	wg.Wait()
+	slices.SortFunc(deploys, func(x, y toDeploy) int { return x.idx - y.idx }) // config order
 	a.deployStage(ctx, deploys, results)
 	if o.DryRun {
 		return results, nil
@@ -315,7 +317,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first status
 		return a.fail(log, c, res, false, err), nil
 	}
 	res.Action, res.Serial, res.NotAfter, res.Version = status.Renewed, facts.Serial, facts.NotAfter, v.ID
-	if in.Facts == nil {
+	if in.Live == nil {
 		res.Action = status.Obtained
 	}
 	log.Info("certificate installed", "serial", facts.Serial, "not_after", facts.NotAfter.UTC().Format(time.RFC3339), "version", v.ID, "ca", bundle.Directory)

@@ -28,6 +28,21 @@ type nginxServer struct {
 // configuration later.
 func startNginx(t *testing.T, dir, sslCert, sslKey string, httpPort int, webroot string) *nginxServer {
 	t.Helper()
+	httpServer := ""
+	if httpPort != 0 {
+		httpServer = fmt.Sprintf(`
+  server {
+    listen 127.0.0.1:%d;
+    location /.well-known/acme-challenge/ { root %s; }
+  }`, httpPort, webroot)
+	}
+	return startNginxWith(t, dir, sslCert, sslKey, httpServer)
+}
+
+// startNginxWith is startNginx with more server blocks, in which LISTEN
+// stands for the https address.
+func startNginxWith(t *testing.T, dir, sslCert, sslKey, servers string) *nginxServer {
+	t.Helper()
 	nginx := need(t, "nginx", "nginx")
 	port := freePort(t)
 	n := &nginxServer{dir: dir, conf: filepath.Join(dir, "nginx.conf"), addr: fmt.Sprintf("127.0.0.1:%d", port)}
@@ -36,14 +51,6 @@ func startNginx(t *testing.T, dir, sslCert, sslKey string, httpPort int, webroot
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
-	}
-	httpServer := ""
-	if httpPort != 0 {
-		httpServer = fmt.Sprintf(`
-  server {
-    listen 127.0.0.1:%d;
-    location /.well-known/acme-challenge/ { root %s; }
-  }`, httpPort, webroot)
 	}
 	user := ""
 	if os.Geteuid() == 0 {
@@ -73,7 +80,7 @@ http {
     location / { return 200 "ok\n"; }
   }%[5]s
 }
-`, dir, n.addr, sslCert, sslKey, httpServer, user))
+`, dir, n.addr, sslCert, sslKey, strings.ReplaceAll(servers, "LISTEN", n.addr), user))
 	start(t, n.addr, syscall.SIGQUIT, append([]string{nginx}, n.ctl...)...)
 	return n
 }

@@ -24,7 +24,8 @@ const (
 	Expired        Reason = "certificate has expired"
 	InWindow       Reason = "inside the renewal window"
 	Forced         Reason = "forced"
-	Revoked        Reason = "revoked" // renewer revoked the live certificate (set by the status model, which knows the state)
+	Unreadable     Reason = "installed certificate is unreadable" // live files exist but cannot be used (set by the status model, which knows the files)
+	Revoked        Reason = "revoked"                             // renewer revoked the live certificate (set by the status model, which knows the state)
 	NotDue         Reason = "not due"
 )
 

@@ -69,6 +69,9 @@ func Assess(in Inspection, now time.Time) Condition {
 	c, f, st := in.Cert, in.Facts, in.State
 	var k Condition
 	k.Decision = plan.DecideARI(now, c, f, in.ARI)
+	if in.Problem != nil && in.Live != nil {
+		k.Decision = plan.Decision{Due: true, Reason: plan.Unreadable, At: now}
+	}
 	if f != nil && st.RevokedSerial != "" && st.RevokedSerial == f.Serial {
 		k.Revoked = true
 		k.Decision = plan.Decision{Due: true, Reason: plan.Revoked, At: now}

@@ -62,7 +62,7 @@ func TestAssess(t *testing.T) {
 		}, want{health: plan.Warning, due: true, reason: plan.Missing}},
 		{"live files unreadable (garbage in the live chain.pem)", func(t *testing.T) status.Inspection {
 			return status.Inspection{Cert: plain, Live: &store.Version{ID: "v1"}, Problem: errors.New("cert.pem and chain.pem do not make up fullchain.pem")}
-		}, want{health: plan.Critical, due: true, reason: plan.Missing}},
+		}, want{health: plan.Critical, due: true, reason: plan.Unreadable}},
 		{"hooks applied", func(t *testing.T) status.Inspection {
 			f := facts(t, 90*day, 80*day)
 			return status.Inspection{Cert: hooked, Facts: f, State: store.State{AppliedSerial: f.Serial}}
