@@ -12,6 +12,7 @@ import (
 	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/plan"
 	"github.com/renewer/renewer/internal/status"
+	"github.com/renewer/renewer/internal/store"
 	"github.com/renewer/renewer/internal/testca"
 )
 
@@ -254,5 +255,63 @@ certificate "www" {
 	}
 	if in := a.Inspect(cfg.Certificates[0]); in.Revoked || in.Health != plan.OK {
 		t.Fatalf("after the replacement: health %s revoked %v", in.Health, in.Revoked)
+	}
+}
+
+// Defect: renew_before at or above the lifetime ("30d" with a CA that
+// issues 24-hour certificates) made every new certificate due at once: a
+// new certificate at every retry, forever. The default rule applies
+// instead (said at validate, in the log and in status), so one issuance per
+// lifetime fraction; and an averted storm on record is cleared once the
+// certificate is no longer due.
+func TestRenewBeforeLongerThanLifetime(t *testing.T) {
+	t.Parallel()
+	ca := testca.StartT(t, testca.Options{Validity: 24 * time.Hour})
+	a, cfg := setup(t, ca, fmt.Sprintf(`
+certificate "day" {
+  domains      = ["day.example.test"]
+  challenge "http" { listen = "127.0.0.1:%d" }
+  renew_before = "30d"
+  ari          = false
+}`, ca.HTTPPort))
+	if r := pass(t, a, PassOptions{})[0]; r.Action != status.Obtained || !r.OK() {
+		t.Fatalf("first pass: %+v", r)
+	}
+	in := a.Inspect(cfg.Certificates[0])
+	if in.Decision.Due || in.Health != plan.OK || !strings.Contains(in.Decision.Note, "renew_before 30d is not shorter than the certificate's lifetime") ||
+		in.State.Failures != 0 {
+		t.Fatalf("fresh 24-hour certificate: due %v (%s) health %s note %q failures %d", in.Decision.Due, in.Decision.Reason, in.Health, in.Decision.Note, in.State.Failures)
+	}
+	if w := RuleWarnings(cfg); len(w) != 1 || !strings.Contains(w[0], `certificate "day": renew_before 30d`) || !strings.HasPrefix(w[0], cfg.File+":") {
+		t.Errorf("validate's warnings: %q", w)
+	}
+	// The next passes within the first half of the lifetime order nothing.
+	for _, after := range []time.Duration{time.Minute, time.Hour, 11 * time.Hour} {
+		a.now = func() time.Time { return time.Now().Add(after) }
+		if r := pass(t, a, PassOptions{}); r[0].Action != status.Skipped {
+			t.Fatalf("%s later: %+v", after, r[0])
+		}
+	}
+	// Past half the lifetime (the default rule for lifetimes of ten days or
+	// less): one renewal. The test's clock runs 13 hours ahead of the CA's,
+	// so the new certificate looks half gone at once: the storm guard holds
+	// the next attempt back and says to check the clock.
+	a.now = func() time.Time { return time.Now().Add(13 * time.Hour) }
+	if r := pass(t, a, PassOptions{}); r[0].Action != status.Renewed || r[0].Decision.Reason != plan.InWindow {
+		t.Fatalf("13h later: %+v", r[0])
+	}
+	if r := pass(t, a, PassOptions{}); r[0].Action != status.Waiting || !strings.Contains(r[0].Err.Error(), "clock") {
+		t.Fatalf("right after, with the clock off: %+v", r[0])
+	}
+	if in := a.Inspect(cfg.Certificates[0]); in.Health != plan.Warning || in.State.FailedStep != store.StepDueAtOnce {
+		t.Fatalf("with the storm on record: health %s state %+v", in.Health, in.State)
+	}
+	// The clock is right again: the first pass clears the failure, orders nothing.
+	a.now = time.Now
+	if r := pass(t, a, PassOptions{}); r[0].Action != status.Skipped {
+		t.Fatalf("with the clock right: %+v", r[0])
+	}
+	if in := a.Inspect(cfg.Certificates[0]); in.Health != plan.OK || in.State.Failures != 0 || in.State.LastError != "" || !in.State.NextAttempt.IsZero() {
+		t.Fatalf("after the pass: health %s state %+v", in.Health, in.State)
 	}
 }

@@ -118,6 +118,9 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 		}
 	}()
 
+	for _, w := range RuleWarnings(cfg) {
+		log.Warn(w)
+	}
 	log.Info("renewer daemon started", "config", cfg.File, "certificates", len(cfg.Certificates), "check", cfg.Daemon.Check)
 	o.Notify("READY=1")
 	timer := time.NewTimer(0)

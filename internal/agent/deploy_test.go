@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/certinfo/certtest"
+	"github.com/renewer/renewer/internal/plan"
 	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/testca"
 	"github.com/renewer/renewer/internal/verify"
@@ -152,5 +154,43 @@ certificate "i" {
 	}
 	if st, _ := a.Store().LoadState("i"); st.AppliedSerial != "" || !strings.HasPrefix(st.LastError, "not applied: install") {
 		t.Errorf("state: %+v", st)
+	}
+}
+
+// Defect: a certificate whose only deploy step is verify: when the served
+// certificate was wrong, status warned but renewer_certificate_ready stayed
+// 1 and no verify_failed was notified. One model now says: not applied,
+// not ready, verify_failed.
+func TestVerifyOnlyMismatchNotReady(t *testing.T) {
+	t.Parallel()
+	ca := testca.StartT(t, testca.Options{})
+	full, key := certtest.Issue(t, certtest.Options{Names: []string{"verify-only.example.test"}})
+	stale, err := tls.X509KeyPair(full, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serving atomic.Value
+	serving.Store("")
+	addr := tlsServer(t, &serving, &stale)
+	a, cfg := setup(t, ca, fmt.Sprintf(`
+certificate "v" {
+  domains = ["verify-only.example.test"]
+  challenge "http" { listen = "127.0.0.1:%d" }
+  verify {
+    endpoint = %q
+    timeout  = "1s"
+  }
+}`, ca.HTTPPort, addr))
+	r := pass(t, a, PassOptions{})[0]
+	if r.Action != status.Obtained || len(r.HookErrs) != 1 {
+		t.Fatalf("pass: %+v", r)
+	}
+	in := a.Inspect(cfg.Certificates[0])
+	var kinds []string
+	for _, p := range in.Problems {
+		kinds = append(kinds, string(p.Kind))
+	}
+	if in.Ready || in.Applied || !in.DeployPending || in.Health != plan.Warning || !slices.Equal(kinds, []string{"verify_failed"}) {
+		t.Fatalf("verify-only mismatch: ready %v applied %v pending %v health %s problems %v", in.Ready, in.Applied, in.DeployPending, in.Health, kinds)
 	}
 }

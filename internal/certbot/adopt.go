@@ -43,8 +43,7 @@ func Adopt(ctx context.Context, st *store.Store, l Lineage, now time.Time) (*sto
 		return nil, fmt.Errorf("adopt %s: %w", l.Fullchain, err)
 	}
 	s, _ := st.LoadState(l.Name)
-	s.InstalledSerial, s.AppliedSerial, s.AdoptedSerial = l.Facts.Serial, l.Facts.Serial, l.Facts.Serial
-	s.LastResult, s.LastSuccess, s.LastAttempt, s.LastError = "adopted from certbot", now, now, ""
+	s.Adopted(now, l.Facts.Serial)
 	if err := st.SaveState(l.Name, s); err != nil {
 		return v, err
 	}

@@ -278,6 +278,9 @@ func cmdValidate(_ context.Context, e *env, g *globals, args []string) int {
 		fmt.Fprintf(e.stderr, "renewer: %s is not usable (%d %s)\n", g.config, len(errs), plural(len(errs), "error"))
 		return ExitFailure
 	}
+	for _, w := range agent.RuleWarnings(cfg) {
+		fmt.Fprintln(e.stderr, "warning: "+w)
+	}
 	fmt.Fprintf(e.stdout, "%s: valid, %d %s\n", g.config, len(cfg.Certificates), plural(len(cfg.Certificates), "certificate"))
 	return ExitOK
 }

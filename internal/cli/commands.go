@@ -277,6 +277,17 @@ func printStatus(w io.Writer, rep StatusReport, now time.Time) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, strings.Join(c.Domains, ","), notAfter, days, next, caName(c.CA), last, c.Health)
 	}
 	tw.Flush()
+	for _, c := range rep.Certificates {
+		if c.Problem != "" {
+			fmt.Fprintf(w, "%s: live certificate unusable: %s\n", c.Name, oneLine(c.Problem))
+		}
+		for _, t := range c.Targets {
+			fmt.Fprintf(w, "%s: install copy %s: %s\n", c.Name, t.Path, t.Problem)
+		}
+		if c.Note != "" {
+			fmt.Fprintf(w, "%s: note: %s\n", c.Name, c.Note)
+		}
+	}
 }
 
 func cmdPlan(_ context.Context, e *env, g *globals, args []string) int {

@@ -132,3 +132,22 @@ func runPass(ctx context.Context, log *slog.Logger, a *agent.Agent, o agent.Pass
 	}
 	return a.RunOnce(ctx, o)
 }
+
+// reportNow reports what certs are now, without a pass (revoke --no-renew),
+// and waits a bounded time for the notifications.
+func reportNow(ctx context.Context, log *slog.Logger, a *agent.Agent, certs []config.Certificate) {
+	rep := newReporter(log, a.Config())
+	if rep == nil {
+		return
+	}
+	var views []status.View
+	for _, c := range certs {
+		views = append(views, a.Inspect(c))
+	}
+	rep.Report(ctx, views, false)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renewReportTimeout)
+	defer cancel()
+	if err := rep.Close(cctx); err != nil {
+		log.Error("some notifications were not delivered", "err", err)
+	}
+}

@@ -38,11 +38,12 @@ func cmdRevoke(ctx context.Context, e *env, g *globals, args []string) int {
 		return ExitFailure
 	}
 	fmt.Fprintf(e.stdout, "%s\trevoked\tserial %s at %s (reason %s)\n", rev.Name, rev.Serial, caName(rev.CA), *reasonFlag)
+	log, _ := g.logger(e.stderr)
 	if *noRenew {
+		reportNow(ctx, log, a, certs) // critical now: renewer knows it revoked it
 		return ExitOK
 	}
 	// A key revoked for compromise is never certified again.
-	log, _ := g.logger(e.stderr)
 	results, err := runPass(ctx, log, a, agent.PassOptions{Force: true, Names: fs.Args(), NewKey: reason == 1})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "renewer revoke: %v\n", err)

@@ -456,3 +456,10 @@ func (s *Store) AccountDir(key string) (string, error) {
 	}
 	return dir, nil
 }
+
+// LiveFullchain is the path of name's live fullchain under storage root,
+// for readers that must not open (and so create) the store, such as
+// `renewer validate`.
+func LiveFullchain(root, name string) string {
+	return filepath.Join(root, "live", name, FullchainFile)
+}
