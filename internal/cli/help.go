@@ -18,6 +18,10 @@ func cmdHelp(e *env, top *flag.FlagSet, args []string) int {
 		listTopics(e.stdout)
 		return ExitOK
 	case 1:
+		if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+			usage(e.stderr, top)
+			return ExitOK
+		}
 		t, ok := docs.Lookup(args[0])
 		if !ok {
 			fmt.Fprintf(e.stderr, "renewer help: no topic %q\n\n", args[0])
