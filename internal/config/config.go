@@ -67,7 +67,7 @@ type decoder struct {
 	dir     string // the config file's directory
 	ctx     *hcl.EvalContext
 	diags   hcl.Diagnostics
-	secrets []SecretField // secrets written in the file (secrets.go)
+	secrets []SecretField   // secrets written in the file (secrets.go)
 	schema  *schemaRecorder // non-nil only in SchemaOf (schema.go)
 }
 
