@@ -9,6 +9,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	pathpkg "path"
 	"regexp"
 	"slices"
 	"strings"
@@ -121,6 +122,6 @@ func Text(body string) string {
 			return text + " (renewer help " + strings.TrimSuffix(path, ".md") + ")"
 		}
 		// A file of the source tree, relative to internal/docs.
-		return text + " (" + strings.TrimPrefix(path, "../../") + ")"
+		return text + " (" + pathpkg.Join("internal/docs", path) + ")"
 	})
 }

@@ -75,8 +75,8 @@ func TestTopics(t *testing.T) {
 	if _, ok := docs.Lookup("nosuchtopic"); ok {
 		t.Error("Lookup(nosuchtopic) found something")
 	}
-	if got := docs.Text("see [Challenges](challenges.md#dns-01), [the rules](../../examples/prometheus/renewer-rules.yml) and [lego](https://go-acme.github.io/lego/)"); got !=
-		"see Challenges (renewer help challenges), the rules (examples/prometheus/renewer-rules.yml) and lego <https://go-acme.github.io/lego/>" {
+	if got := docs.Text("see [Challenges](challenges.md#dns-01), [the rules](../../examples/prometheus/renewer-rules.yml), [figures](../bench/results.md) and [lego](https://go-acme.github.io/lego/)"); got !=
+		"see Challenges (renewer help challenges), the rules (examples/prometheus/renewer-rules.yml), figures (internal/bench/results.md) and lego <https://go-acme.github.io/lego/>" {
 		t.Errorf("Text: %q", got)
 	}
 }
