@@ -473,7 +473,9 @@ func TestCommandsCheckerCatchesUndocumented(t *testing.T) {
 // ---- metrics ----
 
 // servedMetrics are the renewer_* families the metrics endpoint serves once
-// every kind of value has been set.
+// every kind of value has been set. A labelled collector is gathered only
+// once a series of it exists: a new one with a setter of its own needs that
+// setter called here (a plain gauge or counter is gathered at once).
 func servedMetrics(t *testing.T) []string {
 	t.Helper()
 	m := metrics.New("test")
