@@ -124,8 +124,7 @@ func run(ctx context.Context, e *env, args []string) int {
 		}
 	}
 	if name == "help" {
-		usage(e.stdout, top)
-		return ExitOK
+		return cmdHelp(e, top, rest) // help.go
 	}
 	fmt.Fprintf(e.stderr, "renewer: unknown command %q (see renewer help)\n", name)
 	return ExitUsage
@@ -136,6 +135,7 @@ func usage(w io.Writer, top *flag.FlagSet) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-9s %s\n            %s\n", c.name, c.args, c.help)
 	}
+	fmt.Fprintf(w, "  %-9s %s\n            %s\n", "help", "[TOPIC]", "list the documentation topics, or print one (renewer help config)")
 	fmt.Fprintf(w, "\nGlobal flags (also accepted after the command):\n")
 	top.SetOutput(w)
 	top.PrintDefaults()

@@ -196,7 +196,7 @@ func statusOf(in status.View, now time.Time) CertStatus {
 
 func cmdStatus(ctx context.Context, e *env, g *globals, args []string) int {
 	fs := flags(e, g, "status", "[--json] [NAME...]")
-	asJSON := fs.Bool("json", false, "print JSON (a stable schema, see README)")
+	asJSON := fs.Bool("json", false, "print JSON (a stable schema: renewer help commands)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}

@@ -67,7 +67,8 @@ type decoder struct {
 	dir     string // the config file's directory
 	ctx     *hcl.EvalContext
 	diags   hcl.Diagnostics
-	secrets []SecretField // secrets written in the file (secrets.go)
+	secrets []SecretField   // secrets written in the file (secrets.go)
+	schema  *schemaRecorder // non-nil only in SchemaOf (schema.go)
 }
 
 func (d *decoder) errorAt(rng hcl.Range, summary, detail string) {
@@ -101,6 +102,7 @@ func (d *decoder) content(body hcl.Body, attrs []string, blocks ...hcl.BlockHead
 	if c == nil {
 		c = &hcl.BodyContent{}
 	}
+	d.schema.record(body, attrs, blocks, c)
 	return c
 }
 
