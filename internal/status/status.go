@@ -38,18 +38,20 @@ type Inspection struct {
 
 // Condition is everything Assess concludes about a certificate.
 type Condition struct {
+	// Health: critical when expired, less than a tenth of its lifetime
+	// left, live files unusable, or revoked by renewer; warning when due,
+	// missing, failing, not applied, or a renewal storm held back; else ok.
 	Health   plan.Health
 	Decision plan.Decision // due (a new certificate is needed) and why
-	// Applied: the live certificate is in service: every deploy step
-	// (install copies, hooks, reloads, verification) succeeded for its
-	// serial and every install copy still holds it. True when there are no
-	// deploy steps.
+	// Applied: every deploy step (install copies, hooks, reloads,
+	// verification) succeeded for the live serial and every install copy
+	// still holds it. True when there are no deploy steps.
 	Applied bool
 	// DeployPending: the live certificate has deploy steps still to
 	// (re)do without a new certificate.
 	DeployPending bool
-	// Ready is renewer_certificate_ready: a live certificate, unexpired,
-	// matching the config, not revoked, and applied.
+	// Ready is renewer_certificate_ready: live, unexpired, matching the
+	// config (names, key), not revoked, and applied.
 	Ready bool
 	// Failing: the last attempt (a renewal or a deploy) failed and is retried.
 	Failing bool
