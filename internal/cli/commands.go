@@ -14,6 +14,7 @@ import (
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/plan"
 	"github.com/renewer/renewer/internal/report"
+	"github.com/renewer/renewer/internal/watch"
 )
 
 func cmdRenew(ctx context.Context, e *env, g *globals, args []string) int {
@@ -73,7 +74,7 @@ func resultText(r agent.Result, now time.Time) string {
 	case r.Action == agent.Skipped:
 		return fmt.Sprintf("renews %s", when(r.Decision.At, now))
 	}
-	s := fmt.Sprintf("serial %s, expires %s (%s)", r.Serial, r.NotAfter.UTC().Format(time.DateOnly), r.Decision.Reason)
+	s := fmt.Sprintf("serial %s, expires %s (%s)", r.Serial, expiry(r.NotAfter, now), r.Decision.Reason)
 	if len(r.HookErrs) > 0 {
 		s += "; NOT APPLIED"
 	}
@@ -81,6 +82,32 @@ func resultText(r agent.Result, now time.Time) string {
 		s += ": " + oneLine(h.Error())
 	}
 	return s
+}
+
+// expiry is a certificate's expiry date or, under two days away (short
+// lifetimes), its time and how far that is.
+func expiry(notAfter, now time.Time) string {
+	if d := notAfter.Sub(now); d < watch.ShortSpan && d > -watch.ShortSpan {
+		rel := "in " + watch.HoursMinutes(d)
+		if d < 0 {
+			rel = watch.HoursMinutes(-d) + " ago"
+		}
+		return notAfter.UTC().Format("2006-01-02 15:04 MST") + ", " + rel
+	}
+	return notAfter.UTC().Format(time.DateOnly)
+}
+
+// daysLeft is the DAYS LEFT column: days with one decimal, hours and
+// minutes under two days, "expired" after.
+func daysLeft(days float64) string {
+	d := time.Duration(days * 24 * float64(time.Hour))
+	switch {
+	case d <= 0:
+		return "expired"
+	case d < watch.ShortSpan:
+		return watch.HoursMinutes(d)
+	}
+	return fmt.Sprintf("%.1f", days)
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
@@ -100,14 +127,10 @@ func when(t, now time.Time) string {
 
 func human(d time.Duration) string {
 	switch {
-	case d >= 48*time.Hour:
+	case d >= watch.ShortSpan:
 		return fmt.Sprintf("%dd", int(d.Hours()/24))
-	case d >= time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	case d >= time.Minute:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
 	}
-	return fmt.Sprintf("%ds", int(d.Seconds()))
+	return watch.HoursMinutes(d)
 }
 
 // CertStatus is one certificate in `status --json`. The field names are a
@@ -263,7 +286,7 @@ func printStatus(w io.Writer, rep StatusReport, now time.Time) {
 	for _, c := range rep.Certificates {
 		notAfter, days := "-", "-"
 		if c.DaysLeft != nil {
-			notAfter, days = c.NotAfter.UTC().Format("2006-01-02 15:04 MST"), fmt.Sprintf("%.1f", *c.DaysLeft)
+			notAfter, days = c.NotAfter.UTC().Format("2006-01-02 15:04 MST"), daysLeft(*c.DaysLeft)
 		}
 		next := "now (" + c.Reason + ")"
 		if !c.Due {

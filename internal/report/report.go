@@ -401,6 +401,9 @@ func WatchProblems(w watch.Result, now time.Time) notify.Observation {
 
 func expires(notAfter, now time.Time) string {
 	day := notAfter.UTC().Format(time.DateOnly)
+	if d := notAfter.Sub(now); d < watch.ShortSpan && d > -watch.ShortSpan {
+		day = notAfter.UTC().Format("2006-01-02 15:04 MST")
+	}
 	if d := notAfter.Sub(now); d > 0 {
 		return fmt.Sprintf("expires in %s (%s)", watch.Days(d), day)
 	}

@@ -421,3 +421,27 @@ func TestWatchEvery(t *testing.T) {
 	at(16 * time.Minute)
 	check("16 minutes later: connects again, and fails", plan.Warning, false)
 }
+
+// Issue 14 #11: a 24-hour certificate's "expires in" reads in hours and
+// minutes, not "0.8 days"; days stay for two days and more.
+func TestExpiresInShortLifetime(t *testing.T) {
+	now := time.Date(2026, 12, 4, 2, 0, 0, 0, time.UTC)
+	c := config.Certificate{Name: "short", Domains: []string{"short.example.com"}, WarnBefore: config.RenewBefore{Duration: 30 * day}}
+	for _, tc := range []struct {
+		left time.Duration
+		want string
+	}{
+		{19*time.Hour + 12*time.Minute, "expires in 19h 12m (2026-12-04 21:12 UTC)"},
+		{40 * time.Minute, "expires in 40m (2026-12-04 02:40 UTC)"},
+		{-(3*time.Hour + 5*time.Minute), "EXPIRED 3h 5m ago (2026-12-03 22:55 UTC)"},
+		{5 * day, "expires in 5.0 days (2026-12-09)"},
+	} {
+		full, key := certtest.Issue(t, certtest.Options{Names: c.Domains, NotBefore: now.Add(-20 * day), NotAfter: now.Add(tc.left)})
+		f := mustFacts(t, full, key)
+		in := agent.Inspection{Cert: c, Facts: f, Decision: plan.Decide(now, c, f), Health: plan.Assess(now, c, f)}
+		ob := report.CertificateProblems(in, now)
+		if len(ob.Problems) == 0 || !strings.Contains(ob.Problems[len(ob.Problems)-1].Message, tc.want) {
+			t.Errorf("%s left: want %q in %+v", tc.left, tc.want, ob.Problems)
+		}
+	}
+}
