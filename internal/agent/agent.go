@@ -399,6 +399,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first Inspec
 		return res
 	}
 	defer unlock()
+	a.cleanStale(log, c) // issue 14 #6: leftovers of a killed run (stale.go)
 	in := a.Inspect(c)
 	res.Decision = in.Decision
 	if in.Problem != nil {
