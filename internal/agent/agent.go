@@ -439,6 +439,9 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first Inspec
 	}
 
 	log.Info("renewing", "reason", string(res.Decision.Reason), "domains", c.Domains, "dry_run", o.DryRun)
+	if err := a.checkWritable(c, o.DryRun); err != nil { // issue 14 #7 (stale.go)
+		return a.fail(log, c, res, false, err)
+	}
 	bundle, err := a.obtain(ctx, c, o.DryRun, in, !o.NewKey)
 	if err != nil {
 		return a.fail(log, c, res, o.DryRun, fmt.Errorf("obtain: %w", err))

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"log/slog"
 
 	"github.com/renewer/renewer/internal/acme"
@@ -27,4 +28,18 @@ func (a *Agent) cleanStale(log *slog.Logger, c config.Certificate) {
 	if len(removed) > 0 {
 		log.Info("removed files left by an interrupted run", "files", removed)
 	}
+}
+
+// checkWritable fails an attempt before anything is ordered when the
+// storage cannot take the new certificate (a read-only or failing disk),
+// instead of obtaining one and throwing it away (issue 14 #7). A dry run
+// writes nothing and is not checked.
+func (a *Agent) checkWritable(c config.Certificate, dryRun bool) error {
+	if dryRun {
+		return nil
+	}
+	if err := a.store.CheckWritable(c.Name); err != nil {
+		return fmt.Errorf("storage is not writable; nothing ordered: %w", err)
+	}
+	return nil
 }

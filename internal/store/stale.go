@@ -65,3 +65,37 @@ func isDigits(s string) bool {
 func isHex8(s string) bool {
 	return len(s) == 8 && strings.Trim(s, "0123456789abcdef") == ""
 }
+
+// CheckWritable makes sure a new version of name can be written before
+// anything is ordered for it: it creates a probe file in certs/<name>/
+// through the store's FS, writes and fsyncs it, and removes it. On a
+// read-only or failing disk the error says so; nothing is left behind (a
+// probe left by a kill is a temp file CleanStale removes).
+func (s *Store) CheckWritable(name string) error {
+	if err := validName(name); err != nil {
+		return err
+	}
+	dir := s.certsDir(name)
+	if err := mkdirPrivate(dir); err != nil {
+		return fmt.Errorf("store: %s is not writable: %w", dir, err)
+	}
+	f, err := s.fs.CreateTemp(dir, tmpPrefix+"*")
+	if err != nil {
+		return fmt.Errorf("store: %s is not writable: %w", dir, err)
+	}
+	probe := f.Name()
+	err = writeAll(f, []byte("renewer write probe\n"))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if rerr := os.Remove(probe); err == nil && rerr != nil {
+		err = rerr
+	}
+	if err != nil {
+		return fmt.Errorf("store: %s is not writable: %w", dir, err)
+	}
+	return nil
+}
