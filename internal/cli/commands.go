@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/renewer/renewer/internal/agent"
 	"github.com/renewer/renewer/internal/certinfo"
@@ -108,6 +109,18 @@ func daysLeft(days float64) string {
 		return watch.HoursMinutes(d)
 	}
 	return fmt.Sprintf("%.1f", days)
+}
+
+// lastResultWidth bounds the LAST RESULT column of the status table; the
+// whole text is in status --json.
+const lastResultWidth = 100
+
+// ellipsis cuts s to at most n characters, ending it with "…" when cut.
+func ellipsis(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
@@ -299,6 +312,7 @@ func printStatus(w io.Writer, rep StatusReport, now time.Time) {
 		if c.LastError != "" {
 			last += ": " + oneLine(c.LastError)
 		}
+		last = ellipsis(last, lastResultWidth)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, strings.Join(c.Domains, ","), notAfter, days, next, caName(c.CA), last, c.Health)
 	}
 	tw.Flush()
@@ -323,7 +337,11 @@ func cmdPlan(_ context.Context, e *env, g *globals, args []string) int {
 		if d.Due {
 			verdict = "DUE NOW"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, verdict, d.Reason, "renewal at "+when(d.At, now))
+		reason := string(d.Reason)
+		if reason == verdict { // "not due" once
+			reason = ""
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, verdict, reason, "renewal at "+when(d.At, now))
 		if w := in.ARI; w != nil {
 			fmt.Fprintf(tw, "\t\tCA window (ARI)\t%s .. %s, moment chosen %s\n",
 				w.Start.UTC().Format("2006-01-02 15:04"), w.End.UTC().Format("2006-01-02 15:04 MST"), w.Chosen.UTC().Format("2006-01-02 15:04:05 MST"))
