@@ -191,6 +191,9 @@ func (a *Agent) Inspect(c config.Certificate) Inspection {
 	}
 	in.ARI = ariOf(c, in.Facts, in.State)
 	in.Decision = plan.DecideARI(now, c, in.Facts, in.ARI)
+	if in.Facts == nil && in.Live != nil && in.Decision.Reason == plan.Missing { // issue 14 #13: there, but unreadable
+		in.Decision.Reason = plan.Unreadable
+	}
 	in.Health = plan.Assess(now, c, in.Facts)
 	return in
 }

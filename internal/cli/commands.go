@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -110,6 +111,10 @@ func daysLeft(days float64) string {
 	}
 	return fmt.Sprintf("%.1f", days)
 }
+
+// dirsOff matches the directories of absolute paths, which the status
+// table leaves out (status --json keeps them).
+var dirsOff = regexp.MustCompile(`(/[^/\s:]+)+/`)
 
 // lastResultWidth bounds the LAST RESULT column of the status table; the
 // whole text is in status --json.
@@ -302,6 +307,9 @@ func printStatus(w io.Writer, rep StatusReport, now time.Time) {
 			notAfter, days = c.NotAfter.UTC().Format("2006-01-02 15:04 MST"), daysLeft(*c.DaysLeft)
 		}
 		next := "now (" + c.Reason + ")"
+		if c.Reason == string(plan.Unreadable) && c.Problem != "" {
+			next = ellipsis("now ("+c.Reason+": "+dirsOff.ReplaceAllString(oneLine(c.Problem), ""), lastResultWidth) + ")"
+		}
 		if !c.Due {
 			next = c.NextRenewal.UTC().Format("2006-01-02 15:04 MST")
 		}
@@ -342,6 +350,9 @@ func cmdPlan(_ context.Context, e *env, g *globals, args []string) int {
 			reason = ""
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, verdict, reason, "renewal at "+when(d.At, now))
+		if d.Reason == plan.Unreadable && in.Problem != nil {
+			fmt.Fprintf(tw, "\t\twhy\t%s\n", oneLine(in.Problem.Error()))
+		}
 		if w := in.ARI; w != nil {
 			fmt.Fprintf(tw, "\t\tCA window (ARI)\t%s .. %s, moment chosen %s\n",
 				w.Start.UTC().Format("2006-01-02 15:04"), w.End.UTC().Format("2006-01-02 15:04 MST"), w.Chosen.UTC().Format("2006-01-02 15:04:05 MST"))

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -55,6 +56,36 @@ func TestPlanVerdictOnce(t *testing.T) {
 	install(t, dir, "a", []string{"a.example.com"}, now.Add(-time.Hour), now.Add(90*24*time.Hour))
 	_, out, _ := runCLI(t, dir, "plan")
 	if strings.Count(out, "not due") != 1 || !regexp.MustCompile(`(?m)^a +not due +renewal at `).MatchString(out) {
+		t.Errorf("plan:\n%s", out)
+	}
+}
+
+// Issue 14 #13: garbage in the live fullchain is not "no certificate
+// installed": status and plan say the installed certificate is unreadable,
+// and why.
+func TestGarbageFullchainUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig(t, dir, "a")
+	now := time.Now()
+	install(t, dir, "a", []string{"a.example.com"}, now.Add(-time.Hour), now.Add(90*24*time.Hour))
+	if err := os.WriteFile(filepath.Join(dir, "state", "live", "a", "fullchain.pem"), []byte("garbage\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, out, _ := runCLI(t, dir, "status", "--json")
+	var rep StatusReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	c := rep.Certificates[0]
+	if c.Reason != "installed certificate is unreadable" || !c.Due || !strings.Contains(c.Problem, "fullchain.pem") {
+		t.Errorf("status --json: reason %q, due %v, problem %q", c.Reason, c.Due, c.Problem)
+	}
+	_, out, _ = runCLI(t, dir, "status")
+	if strings.Contains(out, "no certificate installed") || !strings.Contains(out, "installed certificate is unreadable: ") || !strings.Contains(out, "fullchain.pem") {
+		t.Errorf("status table:\n%s", out)
+	}
+	_, out, _ = runCLI(t, dir, "plan")
+	if !regexp.MustCompile(`a +DUE NOW +installed certificate is unreadable`).MatchString(out) || !strings.Contains(out, "fullchain.pem") {
 		t.Errorf("plan:\n%s", out)
 	}
 }

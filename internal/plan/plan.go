@@ -18,6 +18,7 @@ type Reason string
 // returned by Decide; callers use it for a renewal the user asked for.
 const (
 	Missing        Reason = "no certificate installed"
+	Unreadable     Reason = "installed certificate is unreadable" // live files there but not parsing (agent.Inspect)
 	NamesChanged   Reason = "names differ from the config"
 	KeyMismatch    Reason = "key does not match the certificate"
 	KeyTypeChanged Reason = "key type differs from the config"
