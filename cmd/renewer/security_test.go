@@ -260,7 +260,7 @@ notify "mail" {
 	if err := os.WriteFile(cfgFile, []byte(broken), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out := runCmd(1, "validate"); !strings.Contains(out, "bogus") {
+	if out := runCmd(3, "validate"); !strings.Contains(out, "bogus") {
 		t.Errorf("broken config not reported:\n%s", out)
 	}
 	runCmd(3, "status")

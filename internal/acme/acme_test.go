@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -159,14 +160,26 @@ func TestObtainCAUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(Options{Directory: "https://127.0.0.1:" + strconv.Itoa(port) + "/dir", AcceptTerms: true, AccountDir: t.TempDir()}, nil)
+	dir := "https://127.0.0.1:" + strconv.Itoa(port) + "/dir"
+	c, err := New(Options{Directory: dir, AcceptTerms: true, AccountDir: t.TempDir()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := c.Obtain(ctx, Request{Domains: []string{"x.example.test"}, Listen: "127.0.0.1:0"}); err == nil {
+	_, err = c.Obtain(ctx, Request{Domains: []string{"x.example.test"}, Listen: "127.0.0.1:0"})
+	if err == nil {
 		t.Fatal("obtain succeeded with no CA")
+	}
+	// Issue 14 #13: said once, not "acme directory X: get directory at
+	// 'X': Get "X": dial tcp ...".
+	if n := strings.Count(err.Error(), dir); n != 1 || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("the directory URL is in the error %d times, want once with the cause: %v", n, err)
+	}
+	// The profiles read (fallback.go) says it once too.
+	_, err = c.Profiles()
+	if err == nil || strings.Count(err.Error(), dir) != 1 || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("profiles: %v", err)
 	}
 }
 

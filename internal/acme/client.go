@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -247,9 +249,23 @@ func (c *Client) lego(acc *account, keyType certcrypto.KeyType) (*lego.Client, e
 	}
 	lc, err := lego.NewClient(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("acme directory %s: %w%s", c.opts.Directory, err, tlsHint(err))
+		return nil, directoryError(c.opts.Directory, err)
 	}
 	return lc, nil
+}
+
+// directoryError says that the CA's directory could not be read, naming
+// its URL once: lego's "get directory at 'URL'" and net/http's `Get
+// "URL"` around the cause are taken off (the cause stays wrapped).
+func directoryError(dir string, err error) error {
+	if inner := errors.Unwrap(err); inner != nil && strings.HasPrefix(err.Error(), "get directory at ") {
+		err = inner
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.URL == dir {
+		err = ue.Err
+	}
+	return fmt.Errorf("acme directory %s: %w%s", dir, err, tlsHint(err))
 }
 
 // tlsHint explains a CA whose TLS certificate does not verify. The ACME

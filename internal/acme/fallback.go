@@ -129,11 +129,11 @@ func (c *Client) Profiles() (map[string]string, error) {
 	req.Header.Set("User-Agent", c.opts.UserAgent)
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("acme directory %s: %w", c.opts.Directory, err)
+		return nil, directoryError(c.opts.Directory, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("acme directory %s: %d ::GET :: %s :: %s", c.opts.Directory, resp.StatusCode, c.opts.Directory, resp.Status)
+		return nil, fmt.Errorf("acme directory %s: %s", c.opts.Directory, resp.Status)
 	}
 	var dir struct {
 		Meta struct {

@@ -86,17 +86,32 @@ loop:
 // keeps its moment, so restarts do not move it.
 func (a *Agent) fetchARI(ctx context.Context, log *slog.Logger, c config.Certificate, f *certinfo.Facts, issuer config.CA, st *store.State) {
 	now := a.now()
+	if ctx.Err() != nil {
+		return
+	}
 	client, err := a.client(ctx, issuer)
 	if err != nil {
 		log.Warn("renewal information unavailable", "err", err)
 		return
 	}
 	info, err := client.RenewalInfo(ctx, f.Leaf)
+	if ctx.Err() != nil { // cut short (shutdown): no answer from the CA, nothing to record
+		log.Debug("renewal information fetch abandoned", "err", ctx.Err())
+		return
+	}
 	prev := st.ARI
 	if prev != nil && prev.Serial != f.Serial {
 		prev = nil
 	}
 	switch {
+	case err != nil && !errors.Is(err, acme.ErrNoARI) && prev != nil && prev.Unsupported:
+		// A CA known to offer no ARI that cannot be asked now still
+		// offers none: no ARI error to show; ask again later.
+		next := *prev
+		next.NextFetch = now.Add(ariErrorRetry)
+		st.ARI = &next
+		log.Debug("the CA (which offers no renewal information) could not be asked again", "err", err)
+		return
 	case errors.Is(err, acme.ErrNoARI):
 		st.SetARI(&store.ARIState{Serial: f.Serial, Unsupported: true, FetchedAt: now, NextFetch: now.Add(ariMaxRefresh)})
 		log.Debug("the CA offers no renewal information; using the lifetime rule")

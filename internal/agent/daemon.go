@@ -96,7 +96,8 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	stop := make(chan struct{})
-	var grace atomic.Int64 // the running config's shutdown_grace; a reload replaces cfg
+	announced := make(chan struct{}) // closed once "stopping" is logged: "stopped" comes after it
+	var grace atomic.Int64           // the running config's shutdown_grace; a reload replaces cfg
 	grace.Store(int64(cfg.Daemon.ShutdownGrace))
 	go func() {
 		select {
@@ -108,6 +109,7 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 		g := time.Duration(grace.Load())
 		log.Info("stopping: no new work; waiting for work under way", "grace", g)
 		o.Notify("STOPPING=1")
+		close(announced)
 		t := time.NewTimer(g)
 		defer t.Stop()
 		select {
@@ -128,6 +130,7 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 	for {
 		select {
 		case <-ctx.Done():
+			<-announced
 			log.Info("renewer daemon stopped")
 			return nil
 		case <-o.Reload:
@@ -176,6 +179,7 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 		}
 		logPass(log, results)
 		if ctx.Err() != nil {
+			<-announced
 			log.Info("renewer daemon stopped")
 			return nil
 		}

@@ -245,6 +245,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first status
 			d.unlock = unlock
 		}
 	}()
+	a.cleanStale(log, c) // leftovers of a killed run (stale.go)
 	in := a.Inspect(c)
 	res.Decision = in.Decision
 	if in.Problem != nil {
@@ -289,6 +290,9 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first status
 	}
 
 	log.Info("renewing", "reason", string(res.Decision.Reason), "domains", c.Domains, "dry_run", o.DryRun)
+	if err := a.checkWritable(c, o.DryRun); err != nil { // no order a read-only disk would throw away (stale.go)
+		return a.fail(log, c, res, false, err), nil
+	}
 	bundle, err := a.obtain(ctx, c, o.DryRun, in, !o.NewKey)
 	if err != nil {
 		return a.fail(log, c, res, o.DryRun, fmt.Errorf("obtain: %w", err)), nil

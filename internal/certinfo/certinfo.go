@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"strings"
 	"time"
@@ -38,7 +39,7 @@ type Facts struct {
 	Names      []string // DNS SANs then IP SANs (as strings), in certificate order; lower-case
 	NotBefore  time.Time
 	NotAfter   time.Time
-	Serial     string // lowercase hex, no colons (big.Int.Text(16))
+	Serial     string // as openssl prints it: uppercase hex, even digit count (FormatSerial)
 	Issuer     string // issuer CommonName, or the issuer DN when CN is empty
 	KeyType    string // of the leaf's public key; see KeyTypeOf
 	HasKey     bool   // a private key was given and parsed
@@ -154,7 +155,7 @@ func newFacts(certs []*x509.Certificate, key crypto.PrivateKey) *Facts {
 		f.Issuer = leaf.Issuer.String()
 	}
 	if leaf.SerialNumber != nil {
-		f.Serial = leaf.SerialNumber.Text(16)
+		f.Serial = FormatSerial(leaf.SerialNumber)
 	}
 	for _, n := range leaf.DNSNames {
 		f.Names = append(f.Names, strings.ToLower(n))
@@ -282,4 +283,46 @@ func (f *Facts) Check(domains []string, now time.Time) error {
 		return fmt.Errorf("%w: not before %s", ErrNotYetValid, f.NotBefore.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// FormatSerial is how renewer writes a serial number everywhere (output,
+// meta.json, state, RENEWER_SERIAL, notifications): as `openssl x509
+// -serial` and CRLs do, uppercase hexadecimal with an even number of
+// digits (a leading 0 when needed), no colons.
+func FormatSerial(n *big.Int) string {
+	if n == nil {
+		return ""
+	}
+	sign := ""
+	if n.Sign() < 0 {
+		sign, n = "-", new(big.Int).Neg(n)
+	}
+	h := strings.ToUpper(n.Text(16))
+	if len(h)%2 == 1 {
+		h = "0" + h
+	}
+	return sign + h
+}
+
+// NormalizeSerial rewrites a serial written in another form (renewer
+// before 0.x wrote lowercase without the leading zero; colons as some
+// tools print it) the way FormatSerial does. Text that is not a
+// hexadecimal number comes back unchanged.
+func NormalizeSerial(s string) string {
+	h := strings.ReplaceAll(strings.TrimSpace(s), ":", "")
+	if h == "" {
+		return s
+	}
+	n, ok := new(big.Int).SetString(h, 16)
+	if !ok {
+		return s
+	}
+	return FormatSerial(n)
+}
+
+// SameSerial reports whether a and b name the same serial number, in
+// whichever form each was written (state files written before serials
+// kept their leading zero hold the old form).
+func SameSerial(a, b string) bool {
+	return a == b || NormalizeSerial(a) == NormalizeSerial(b)
 }

@@ -7,8 +7,10 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -88,8 +90,8 @@ func TestFacts(t *testing.T) {
 	if f.Lifetime() != 90*day {
 		t.Errorf("Lifetime = %v", f.Lifetime())
 	}
-	if f.Serial != "a0b0c" {
-		t.Errorf("Serial = %q, want a0b0c", f.Serial)
+	if f.Serial != "0A0B0C" {
+		t.Errorf("Serial = %q, want 0A0B0C", f.Serial)
 	}
 	if f.Issuer != "Test Issuer" {
 		t.Errorf("Issuer = %q", f.Issuer)
@@ -102,20 +104,83 @@ func TestFacts(t *testing.T) {
 	}
 }
 
+// Serials print as openssl and CRLs print them: uppercase hex, an even
+// number of digits (issue 14 #10: 032B47… lost its leading zero).
 func TestSerialFormat(t *testing.T) {
 	big1, _ := new(big.Int).SetString("00ff00000000000000000000000000000001", 16)
 	for _, tc := range []struct {
 		serial *big.Int
 		want   string
 	}{
-		{big.NewInt(1), "1"},
-		{big.NewInt(255), "ff"},
-		{big.NewInt(0x100), "100"},
-		{big1, "ff00000000000000000000000000000001"},
+		{big.NewInt(1), "01"},
+		{big.NewInt(255), "FF"},
+		{big.NewInt(0x100), "0100"},
+		{big.NewInt(0x32b47f), "32B47F"},
+		{big.NewInt(0x32b47), "032B47"},
+		{big1, "FF00000000000000000000000000000001"},
 	} {
 		cert, _ := certtest.Issue(t, certtest.Options{Serial: tc.serial})
 		if got := parse(t, cert, nil).Serial; got != tc.want {
 			t.Errorf("Serial(%v) = %q, want %q", tc.serial, got, tc.want)
+		}
+		if got := certinfo.FormatSerial(tc.serial); got != tc.want {
+			t.Errorf("FormatSerial(%v) = %q, want %q", tc.serial, got, tc.want)
+		}
+	}
+}
+
+// The serial is what `openssl x509 -serial` prints, for serials of every
+// length (one in sixteen random serials has a leading zero digit).
+func TestSerialMatchesOpenSSL(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("openssl missing with CI set")
+		}
+		t.Skip("SKIPPING LOUDLY: openssl not installed")
+	}
+	dir := t.TempDir()
+	for i, s := range []int64{1, 0xf, 0x10, 0x32b47, 0x32b47f, 0x0a0b0c0d0e, 1 << 40} {
+		cert, _ := certtest.Issue(t, certtest.Options{Serial: big.NewInt(s)})
+		path := filepath.Join(dir, fmt.Sprintf("%d.pem", i))
+		if err := os.WriteFile(path, cert, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(openssl, "x509", "-in", path, "-noout", "-serial").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := strings.TrimPrefix(strings.TrimSpace(string(out)), "serial=")
+		if got := parse(t, cert, nil).Serial; got != want {
+			t.Errorf("serial %#x: renewer says %q, openssl %q", s, got, want)
+		}
+	}
+}
+
+// State written before serials kept their leading zero holds the old form
+// (lowercase, no leading zero): it names the same certificate.
+func TestSameSerial(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"032B47", "32b47", true},
+		{"032B47", "032b47", true},
+		{"03:2B:47", "32b47", true},
+		{"FF", "ff", true},
+		{"00", "0", true},
+		{"032B47", "32b48", false},
+		{"", "", true},
+		{"", "00", false},
+		{"01", "", false},
+	} {
+		if got := certinfo.SameSerial(tc.a, tc.b); got != tc.same {
+			t.Errorf("SameSerial(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.same)
+		}
+	}
+	for in, want := range map[string]string{"32b47": "032B47", "032b47": "032B47", "03:2b:47": "032B47", "": "", "0": "00", "f": "0F", "not hex": "not hex"} {
+		if got := certinfo.NormalizeSerial(in); got != want {
+			t.Errorf("NormalizeSerial(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -268,9 +268,11 @@ func cmdValidate(_ context.Context, e *env, g *globals, args []string) int {
 	}
 	cfg, ok := loadConfig(e, g)
 	if !ok {
-		return ExitFailure
+		return ExitUsage // an invalid config: the code every command gives it
 	}
-	// DNS providers are built (no CA is contacted): missing credentials show now.
+	// DNS providers are built (no CA is contacted): missing credentials show
+	// now. The file is valid; a renewal with it would fail (exit 1, as
+	// `renew` would).
 	if errs := agent.CheckCredentials(cfg); len(errs) > 0 {
 		for _, err := range errs {
 			fmt.Fprintln(e.stderr, err)

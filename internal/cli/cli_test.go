@@ -147,9 +147,11 @@ func TestValidateExitCodes(t *testing.T) {
 		t.Errorf("valid config: exit %d %q", code, out)
 	}
 	os.WriteFile(filepath.Join(dir, "renewer.hcl"), []byte("acme {}\nbogus {}\n"), 0o600)
+	// Issue 14 #12: an invalid config is exit 3 for validate too, as for
+	// every other command (and as the README says).
 	code, _, errOut := runCLI(t, dir, "validate")
-	if code != ExitFailure || !strings.Contains(errOut, "renewer.hcl:2:1: Unsupported block type") {
-		t.Errorf("invalid config: exit %d\n%s", code, errOut)
+	if code != ExitUsage || !strings.Contains(errOut, "renewer.hcl:2:1: Unsupported block type") {
+		t.Errorf("invalid config: exit %d, want %d\n%s", code, ExitUsage, errOut)
 	}
 	// Other commands refuse an invalid config with the usage code: nothing attempted.
 	if code, _, _ := runCLI(t, dir, "renew"); code != ExitUsage {

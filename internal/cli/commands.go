@@ -5,15 +5,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/renewer/renewer/internal/agent"
 	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/plan"
 	"github.com/renewer/renewer/internal/status"
+	"github.com/renewer/renewer/internal/watch"
 )
 
 func cmdRenew(ctx context.Context, e *env, g *globals, args []string) int {
@@ -66,7 +69,7 @@ func resultText(r status.Result, now time.Time) string {
 	case r.Action == status.Skipped:
 		return fmt.Sprintf("renews %s", when(r.Decision.At, now))
 	}
-	s := fmt.Sprintf("serial %s, expires %s (%s)", r.Serial, r.NotAfter.UTC().Format(time.DateOnly), r.Decision.Reason)
+	s := fmt.Sprintf("serial %s, expires %s (%s)", r.Serial, expiry(r.NotAfter, now), r.Decision.Reason)
 	if len(r.HookErrs) > 0 {
 		s += "; NOT APPLIED"
 	}
@@ -74,6 +77,48 @@ func resultText(r status.Result, now time.Time) string {
 		s += ": " + oneLine(h.Error())
 	}
 	return s
+}
+
+// expiry is a certificate's expiry date or, under two days away (short
+// lifetimes), its time and how far that is.
+func expiry(notAfter, now time.Time) string {
+	if d := notAfter.Sub(now); d < watch.ShortSpan && d > -watch.ShortSpan {
+		rel := "in " + watch.HoursMinutes(d)
+		if d < 0 {
+			rel = watch.HoursMinutes(-d) + " ago"
+		}
+		return notAfter.UTC().Format("2006-01-02 15:04 MST") + ", " + rel
+	}
+	return notAfter.UTC().Format(time.DateOnly)
+}
+
+// daysLeft is the DAYS LEFT column: days with one decimal, hours and
+// minutes under two days, "expired" after.
+func daysLeft(days float64) string {
+	d := time.Duration(days * 24 * float64(time.Hour))
+	switch {
+	case d <= 0:
+		return "expired"
+	case d < watch.ShortSpan:
+		return watch.HoursMinutes(d)
+	}
+	return fmt.Sprintf("%.1f", days)
+}
+
+// dirsOff matches the directories of absolute paths, which the status
+// table leaves out (status --json keeps them).
+var dirsOff = regexp.MustCompile(`(/[^/\s:]+)+/`)
+
+// lastResultWidth bounds the LAST RESULT column of the status table; the
+// whole text is in status --json.
+const lastResultWidth = 100
+
+// ellipsis cuts s to at most n characters, ending it with "…" when cut.
+func ellipsis(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
@@ -93,14 +138,10 @@ func when(t, now time.Time) string {
 
 func human(d time.Duration) string {
 	switch {
-	case d >= 48*time.Hour:
+	case d >= watch.ShortSpan:
 		return fmt.Sprintf("%dd", int(d.Hours()/24))
-	case d >= time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	case d >= time.Minute:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
 	}
-	return fmt.Sprintf("%ds", int(d.Seconds()))
+	return watch.HoursMinutes(d)
 }
 
 // CertStatus is one certificate in `status --json`. The field names are a
@@ -261,9 +302,12 @@ func printStatus(w io.Writer, rep StatusReport, now time.Time) {
 	for _, c := range rep.Certificates {
 		notAfter, days := "-", "-"
 		if c.DaysLeft != nil {
-			notAfter, days = c.NotAfter.UTC().Format("2006-01-02 15:04 MST"), fmt.Sprintf("%.1f", *c.DaysLeft)
+			notAfter, days = c.NotAfter.UTC().Format("2006-01-02 15:04 MST"), daysLeft(*c.DaysLeft)
 		}
 		next := "now (" + c.Reason + ")"
+		if c.Reason == string(plan.Unreadable) && c.Problem != "" {
+			next = ellipsis("now ("+c.Reason+": "+dirsOff.ReplaceAllString(oneLine(c.Problem), ""), lastResultWidth) + ")"
+		}
 		if !c.Due {
 			next = c.NextRenewal.UTC().Format("2006-01-02 15:04 MST")
 		}
@@ -274,6 +318,7 @@ func printStatus(w io.Writer, rep StatusReport, now time.Time) {
 		if c.LastError != "" {
 			last += ": " + oneLine(c.LastError)
 		}
+		last = ellipsis(last, lastResultWidth)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, strings.Join(c.Domains, ","), notAfter, days, next, caName(c.CA), last, c.Health)
 	}
 	tw.Flush()
@@ -312,7 +357,14 @@ func cmdPlan(_ context.Context, e *env, g *globals, args []string) int {
 		case in.DeployPending:
 			verdict = "DEPLOY PENDING"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, verdict, d.Reason, "renewal at "+when(d.At, now))
+		reason := string(d.Reason)
+		if reason == verdict { // "not due" once
+			reason = ""
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, verdict, reason, "renewal at "+when(d.At, now))
+		if d.Reason == plan.Unreadable && in.Problem != nil {
+			fmt.Fprintf(tw, "\t\twhy\t%s\n", oneLine(in.Problem.Error()))
+		}
 		if d.Note != "" {
 			fmt.Fprintf(tw, "\t\tnote\t%s\n", d.Note)
 		}

@@ -86,7 +86,7 @@ func printWatches(w io.Writer, ws []WatchStatus) {
 	for _, s := range ws {
 		notAfter, days := "-", "-"
 		if s.DaysLeft != nil {
-			notAfter, days = s.NotAfter.UTC().Format("2006-01-02 15:04 MST"), fmt.Sprintf("%.1f", *s.DaysLeft)
+			notAfter, days = s.NotAfter.UTC().Format("2006-01-02 15:04 MST"), daysLeft(*s.DaysLeft)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Endpoint, or(s.ServerName, "-"), notAfter, days, s.Health,
 			or(oneLine(s.Problem), "-"))

@@ -97,7 +97,7 @@ func served(t *testing.T, addr, name string) string {
 	for range 50 {
 		c, err := verify.Served(context.Background(), addr, name)
 		if err == nil {
-			return c.SerialNumber.Text(16)
+			return certinfo.FormatSerial(c.SerialNumber)
 		}
 		last = err
 		time.Sleep(100 * time.Millisecond)

@@ -40,6 +40,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
 
+	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/store"
 )
@@ -333,7 +334,7 @@ func (b *Backend) Latest(ctx context.Context, name string) (*store.Published, er
 		return nil, fmt.Errorf("fleet: private key of %s: %w", name, err)
 	}
 	return &store.Published{
-		Name: name, Serial: r.Serial, NotAfter: r.NotAfter, Node: r.Node, At: r.At,
+		Name: name, Serial: certinfo.NormalizeSerial(r.Serial), NotAfter: r.NotAfter, Node: r.Node, At: r.At,
 		Bundle: store.Bundle{Cert: []byte(r.Cert), Chain: []byte(r.Chain), Key: keyPEM, CA: r.CA, Account: r.Account},
 	}, nil
 }
@@ -370,6 +371,7 @@ func (b *Backend) Reports(ctx context.Context, name string) ([]store.NodeReport,
 		if err := json.Unmarshal(kv.Value, &r); err != nil {
 			return nil, fmt.Errorf("fleet: report %s: %w", kv.Key, err)
 		}
+		r.Serial = certinfo.NormalizeSerial(r.Serial) // a node not yet upgraded writes the older form
 		out = append(out, r)
 	}
 	return out, nil

@@ -17,6 +17,13 @@ import (
 	"github.com/renewer/renewer/internal/procenv"
 )
 
+// BackgroundOutputWarning is logged when a hook exits 0 but a process it
+// started in the background still holds its output (a daemon started
+// without redirecting it); the hook counts as succeeded.
+const BackgroundOutputWarning = "hook exited 0 but a background process it started still holds its output; " +
+	"its output after that is not captured (and a write to it may kill it with SIGPIPE) — " +
+	"redirect the child's output (e.g. `cmd >/dev/null 2>&1 &`)"
+
 // DefaultTimeout bounds a hook that sets no timeout of its own.
 const DefaultTimeout = 60 * time.Second
 
@@ -54,6 +61,13 @@ func Run(ctx context.Context, log *slog.Logger, h config.Hook, env map[string]st
 		log.Info("hook output", "hook", h.Name, "line", sc.Text())
 	}
 	took := time.Since(start).Round(time.Millisecond)
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// The command exited 0, but something it started in the background
+		// still held its stdout or stderr WaitDelay later: the hook did
+		// its job (its exit status says so); only its output is cut short.
+		log.Warn(BackgroundOutputWarning, "hook", h.Name)
+		err = nil
+	}
 	switch {
 	case err == nil:
 		log.Info("hook succeeded", "hook", h.Name, "took", took)

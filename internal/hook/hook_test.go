@@ -129,3 +129,33 @@ func TestRunMetacharactersLiteral(t *testing.T) {
 		t.Fatalf("the explicit shell did not run: %v", err)
 	}
 }
+
+// Issue 14 #9: a hook that exits 0 but leaves a background child holding
+// its output (`nginx -s reload; some-daemon &`) succeeded: its exit status
+// says so. It is reported as a success with a warning in the user's terms,
+// not as a failure with Go's "WaitDelay expired" text.
+func TestRunBackgroundChildHoldingOutput(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "child-done")
+	// The child outlives the hook by a few seconds, holding stdout and
+	// stderr; it writes a file when it ends, so the test can wait for it.
+	logs, err := run(t, config.Hook{Name: "bg", Command: []string{"/bin/sh", "-c",
+		`echo reloaded; (sleep 4; touch "$0"; echo late) & exit 0`, marker}}, nil)
+	t.Cleanup(func() { // leave no process behind
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if _, err := os.Stat(marker); err == nil {
+				return
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("hook exited 0 but Run returned %v", err)
+	}
+	if strings.Contains(logs, "WaitDelay") {
+		t.Errorf("Go's internal text in the log:\n%s", logs)
+	}
+	for _, want := range []string{"hook exited 0 but a background process it started still holds its output", ">/dev/null 2>&1 &", `line=reloaded`, "hook succeeded"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+}

@@ -18,13 +18,13 @@ type Reason string
 // returned by Decide; callers use it for a renewal the user asked for.
 const (
 	Missing        Reason = "no certificate installed"
+	Unreadable     Reason = "installed certificate is unreadable" // live files there but not usable (set by the status model, which knows the files)
 	NamesChanged   Reason = "names differ from the config"
 	KeyMismatch    Reason = "key does not match the certificate"
 	KeyTypeChanged Reason = "key type differs from the config"
 	Expired        Reason = "certificate has expired"
 	InWindow       Reason = "inside the renewal window"
 	Forced         Reason = "forced"
-	Unreadable     Reason = "installed certificate is unreadable" // live files exist but cannot be used (set by the status model, which knows the files)
 	Revoked        Reason = "revoked"                             // renewer revoked the live certificate (set by the status model, which knows the state)
 	NotDue         Reason = "not due"
 )

@@ -373,3 +373,26 @@ func check(ctx context.Context, rep *report.Reporter, a *agent.Agent, names []st
 	}
 	return rep.Report(ctx, views, names == nil), nil
 }
+
+// Issue 14 #11: a 24-hour certificate's "expires in" reads in hours and
+// minutes, not "0.8 days"; days stay for two days and more.
+func TestExpiresInShortLifetime(t *testing.T) {
+	now := time.Date(2026, 12, 4, 2, 0, 0, 0, time.UTC)
+	c := config.Certificate{Name: "short", Domains: []string{"short.example.com"}, WarnBefore: config.RenewBefore{Duration: 30 * day}}
+	for _, tc := range []struct {
+		left time.Duration
+		want string
+	}{
+		{19*time.Hour + 12*time.Minute, "expires in 19h 12m (2026-12-04 21:12 UTC)"},
+		{40 * time.Minute, "expires in 40m (2026-12-04 02:40 UTC)"},
+		{-(3*time.Hour + 5*time.Minute), "EXPIRED 3h 5m ago (2026-12-03 22:55 UTC)"},
+		{5 * day, "expires in 5.0 days (2026-12-09)"},
+	} {
+		full, key := certtest.Issue(t, certtest.Options{Names: c.Domains, NotBefore: now.Add(-20 * day), NotAfter: now.Add(tc.left)})
+		f := mustFacts(t, full, key)
+		ob := report.CertificateProblems(status.Of(status.Inspection{Cert: c, Facts: f}, now))
+		if len(ob.Problems) == 0 || !strings.Contains(ob.Problems[len(ob.Problems)-1].Message, tc.want) {
+			t.Errorf("%s left: want %q in %+v", tc.left, tc.want, ob.Problems)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/renewer/renewer/internal/notify"
 	"github.com/renewer/renewer/internal/plan"
 	"github.com/renewer/renewer/internal/store"
+	"github.com/renewer/renewer/internal/watch"
 )
 
 // Inspection is what is known about one certificate: what the inspect
@@ -177,27 +178,17 @@ func targetList(ts []store.TargetProblem) string {
 }
 
 // Expires says when notAfter is, from now: "expires in 12.5 days
-// (2026-12-16)" or "EXPIRED 2.0 days ago (...)".
+// (2026-12-16)", "expires in 19h 12m (2026-12-05 07:12 UTC)" or "EXPIRED
+// 2.0 days ago (...)".
 func Expires(notAfter, now time.Time) string {
 	day := notAfter.UTC().Format(time.DateOnly)
+	if d := notAfter.Sub(now); d < watch.ShortSpan && d > -watch.ShortSpan {
+		day = notAfter.UTC().Format("2006-01-02 15:04 MST")
+	}
 	if d := notAfter.Sub(now); d > 0 {
-		return fmt.Sprintf("expires in %s (%s)", Left(d), day)
+		return fmt.Sprintf("expires in %s (%s)", watch.Days(d), day)
 	}
-	return fmt.Sprintf("EXPIRED %s ago (%s)", Left(now.Sub(notAfter)), day)
-}
-
-// Left writes a remaining time for people: days with one decimal from two
-// days on, hours and minutes below that.
-func Left(d time.Duration) string {
-	if d >= 48*time.Hour {
-		return fmt.Sprintf("%.1f days", d.Hours()/24)
-	}
-	d = d.Round(time.Minute)
-	h, m := int(d.Hours()), int(d.Minutes())%60
-	if h == 0 {
-		return fmt.Sprintf("%dm", m)
-	}
-	return fmt.Sprintf("%dh%02dm", h, m)
+	return fmt.Sprintf("EXPIRED %s ago (%s)", watch.Days(now.Sub(notAfter)), day)
 }
 
 func plural(n int, word string) string {

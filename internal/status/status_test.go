@@ -161,16 +161,3 @@ func TestAssess(t *testing.T) {
 		})
 	}
 }
-
-func TestLeft(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		90 * day:                      "90.0 days",
-		47*time.Hour + 30*time.Minute: "47h30m",
-		25 * time.Minute:              "25m",
-		0:                             "0m",
-	} {
-		if got := status.Left(d); got != want {
-			t.Errorf("Left(%v) = %q, want %q", d, got, want)
-		}
-	}
-}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/renewer/renewer/internal/certinfo"
 )
 
 // Meta is what meta.json records about one version.
@@ -29,5 +31,6 @@ func ReadMeta(v *Version) (Meta, error) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return Meta{}, fmt.Errorf("store: meta of %s: %w", v.ID, err)
 	}
+	m.Serial = certinfo.NormalizeSerial(m.Serial) // older meta.json: lowercase, no leading zero
 	return Meta(m), nil
 }

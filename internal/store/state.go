@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/renewer/renewer/internal/certinfo"
 )
 
 // State is what renewer remembers about one certificate between runs.
@@ -175,6 +177,15 @@ func decodeState(data []byte) (State, error) {
 	var st State
 	if err := json.Unmarshal(data, &st); err != nil {
 		return State{}, err
+	}
+	// Serials in the form renewer writes them now (state written before
+	// holds them lowercase, without a leading zero), so that comparing them
+	// with a certificate's serial holds across an upgrade.
+	for _, p := range []*string{&st.InstalledSerial, &st.AppliedSerial, &st.AdoptedSerial, &st.RevokedSerial} {
+		*p = certinfo.NormalizeSerial(*p)
+	}
+	if st.ARI != nil {
+		st.ARI.Serial = certinfo.NormalizeSerial(st.ARI.Serial)
 	}
 	return st, nil
 }

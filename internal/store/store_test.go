@@ -369,8 +369,8 @@ func TestState(t *testing.T) {
 		LastSuccess:     t0.Add(-time.Hour),
 		Failures:        2,
 		NextAttempt:     t0.Add(2 * time.Minute),
-		InstalledSerial: "0a1b",
-		AppliedSerial:   "0a1b",
+		InstalledSerial: "0A1B",
+		AppliedSerial:   "0A1B",
 	}
 	for _, st := range []State{{}, want} {
 		if err := s.SaveState("a", st); err != nil {

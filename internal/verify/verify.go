@@ -16,6 +16,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/config"
 )
 
@@ -85,7 +86,7 @@ func Wait(ctx context.Context, log *slog.Logger, v config.Verify, want *x509.Cer
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	wantSerial := want.SerialNumber.Text(16)
+	wantSerial := certinfo.FormatSerial(want.SerialNumber)
 	interval := FirstInterval
 	start := time.Now()
 	var last error
@@ -111,7 +112,7 @@ func Wait(ctx context.Context, log *slog.Logger, v config.Verify, want *x509.Cer
 				}
 			} else {
 				err = &MismatchError{Endpoint: v.Endpoint, ServerName: v.ServerName,
-					Want: wantSerial, Got: got.SerialNumber.Text(16), GotNotAfter: got.NotAfter}
+					Want: wantSerial, Got: certinfo.FormatSerial(got.SerialNumber), GotNotAfter: got.NotAfter}
 			}
 		}
 		matches = 0

@@ -130,7 +130,7 @@ func TestWaitMismatch(t *testing.T) {
 	if !errors.As(err, &mm) {
 		t.Fatalf("err = %v, want a MismatchError", err)
 	}
-	if mm.Got != oldLeaf.SerialNumber.Text(16) || mm.Want != newLeaf.SerialNumber.Text(16) ||
+	if mm.Got != certinfo.FormatSerial(oldLeaf.SerialNumber) || mm.Want != certinfo.FormatSerial(newLeaf.SerialNumber) ||
 		!strings.Contains(err.Error(), mm.Got) || !strings.Contains(err.Error(), "after 1s") {
 		t.Errorf("err = %v", err)
 	}

@@ -120,9 +120,33 @@ func Assess(r *Result, now time.Time) {
 	}
 }
 
-// Days shows a duration as days with one decimal, "5.0 days".
+// Days shows how long is left (or overdue) for people: days with one
+// decimal from two days up ("5.0 days"), else hours and minutes ("19h
+// 12m", "40m", "30s"), so that short lifetimes do not read as "0.0 days".
 func Days(d time.Duration) string {
-	return fmt.Sprintf("%.1f days", d.Hours()/24)
+	if d >= ShortSpan || d <= -ShortSpan {
+		return fmt.Sprintf("%.1f days", d.Hours()/24)
+	}
+	return HoursMinutes(d)
+}
+
+// ShortSpan is the time left under which Days and status show hours and
+// minutes instead of days.
+const ShortSpan = 48 * time.Hour
+
+// HoursMinutes shows d as "19h 12m", "40m" or "30s".
+func HoursMinutes(d time.Duration) string {
+	sign := ""
+	if d < 0 {
+		sign, d = "-", -d
+	}
+	switch {
+	case d >= time.Hour:
+		return fmt.Sprintf("%s%dh %dm", sign, int(d.Hours()), int(d.Minutes())%60)
+	case d >= time.Minute:
+		return fmt.Sprintf("%s%dm", sign, int(d.Minutes()))
+	}
+	return fmt.Sprintf("%s%ds", sign, int(d.Seconds()))
 }
 
 // Checker checks watches; the zero value uses the system roots and time.Now.
