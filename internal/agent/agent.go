@@ -39,6 +39,8 @@ type Agent struct {
 	fleet       store.Shared // nil: a single node (fleet.go)
 	closeFleet  bool
 
+	issuerCA Issuer // legoIssuer unless Options.Issuer
+
 	mu      sync.Mutex
 	clients map[string]*acme.Client // by directory URL
 
@@ -59,6 +61,10 @@ type Options struct {
 
 	// Observer is told of results and hook runs (metrics, notifications); nil: nobody.
 	Observer Observer
+
+	// Issuer obtains certificates and renewal windows; nil: the agent's
+	// own, through internal/acme (issuer.go).
+	Issuer Issuer
 
 	// Fleet, when set, is the storage this node shares with the other
 	// nodes of a fleet (internal/fleet); nil for a single node.
@@ -94,6 +100,10 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 		clients:   map[string]*acme.Client{},
 		unsaved:   map[string]store.State{},
 		fleet:     o.Fleet, closeFleet: o.CloseFleet,
+	}
+	a.issuerCA = o.Issuer
+	if a.issuerCA == nil {
+		a.issuerCA = legoIssuer{a}
 	}
 	if o.Fleet != nil {
 		a.solver.SetShared(o.Fleet)

@@ -89,12 +89,7 @@ func (a *Agent) fetchARI(ctx context.Context, log *slog.Logger, c config.Certifi
 	if ctx.Err() != nil {
 		return
 	}
-	client, err := a.client(ctx, issuer)
-	if err != nil {
-		log.Warn("renewal information unavailable", "err", err)
-		return
-	}
-	info, err := client.RenewalInfo(ctx, f.Leaf)
+	info, err := a.issuerCA.RenewalInfo(ctx, issuer, f.Leaf)
 	if ctx.Err() != nil { // cut short (shutdown): no answer from the CA, nothing to record
 		log.Debug("renewal information fetch abandoned", "err", ctx.Err())
 		return

@@ -127,66 +127,6 @@ certificate "www" {
 	}
 }
 
-// With 30-second certificates the daemon renews each one at the moment it
-// chose in the CA's window (Pebble's window for so short a lifetime is the
-// whole lifetime), not at the lifetime rule's half-life.
-func TestDaemonARIShortLived(t *testing.T) {
-	t.Parallel()
-	ca := testca.StartT(t, testca.Options{Validity: 30 * time.Second})
-	_, cfg := setup(t, ca, fmt.Sprintf(`
-daemon { jitter = "0s" }
-certificate "short" {
-  domains = ["ari-short.example.test"]
-  challenge "http" { listen = "127.0.0.1:%d" }
-}`, ca.HTTPPort))
-	_, stop := runDaemon(t, cfg)
-	st, _ := openStore(cfg)
-	type seen struct {
-		serial    string
-		notBefore time.Time
-		chosen    time.Time
-	}
-	var certs []seen
-	deadline := time.Now().Add(90 * time.Second)
-	for len(certs) < 3 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-		v, err := st.Live("short")
-		if err != nil {
-			continue
-		}
-		f, err := certinfo.Load(v.Fullchain, v.Key)
-		if err != nil {
-			continue
-		}
-		state, _ := st.LoadState("short")
-		if state.ARI == nil || state.ARI.Serial != f.Serial {
-			continue
-		}
-		if len(certs) == 0 || certs[len(certs)-1].serial != f.Serial {
-			// The moment, pulled back to the emergency margin if past it.
-			at := state.ARI.Chosen
-			if e := plan.EmergencyAt(f); at.After(e) {
-				at = e
-			}
-			certs = append(certs, seen{f.Serial, f.NotBefore, at})
-		}
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	if len(certs) < 3 {
-		t.Fatalf("saw %d certificates in 90s, want 3", len(certs))
-	}
-	for i := 1; i < len(certs); i++ {
-		chosen, issued := certs[i-1].chosen, certs[i].notBefore
-		// Issued no earlier than the moment (Pebble's NotBefore has second
-		// granularity) and soon after it (one issuance takes seconds).
-		if issued.Before(chosen.Add(-time.Second)) || issued.After(chosen.Add(10*time.Second)) {
-			t.Errorf("certificate %d issued at %s; the moment chosen for its predecessor was %s", i, issued, chosen)
-		}
-	}
-}
-
 // A certificate revoked at the CA by someone else is renewed at the next
 // check that asks the CA again:
 // Pebble answers a revoked certificate's renewal information with a window

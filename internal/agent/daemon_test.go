@@ -48,68 +48,6 @@ func runDaemon(t *testing.T, cfg *config.Config) (*syncLog, func() error) {
 	return logs, func() error { cancel(); return <-done }
 }
 
-// With 30-second certificates the daemon renews each one when half its
-// lifetime is left, without --force, and the wake-ups follow the schedule.
-// ARI is off here: this is the lifetime rule (TestDaemonARIShortLived has ARI).
-func TestDaemonRenewsOnSchedule(t *testing.T) {
-	t.Parallel()
-	ca := testca.StartT(t, testca.Options{Validity: 30 * time.Second})
-	_, cfg := setup(t, ca, fmt.Sprintf(`
-daemon {
-  jitter = "0s"
-  check  = "@every 1h"
-}
-certificate "short" {
-  ari     = false
-  domains = ["short.example.test"]
-  challenge "http" { listen = "127.0.0.1:%d" }
-}`, ca.HTTPPort))
-
-	logs, stop := runDaemon(t, cfg)
-
-	// Watch the live certificate: three different serials (first issuance
-	// plus two renewals), each installed no earlier than its predecessor's
-	// renewal time.
-	st, err := openStore(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var seen []*certinfo.Facts
-	deadline := time.Now().Add(100 * time.Second)
-	for len(seen) < 3 && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-		v, err := st.Live("short")
-		if err != nil {
-			continue
-		}
-		f, err := certinfo.Load(v.Fullchain, v.Key)
-		if err != nil {
-			t.Fatalf("live certificate unreadable: %v", err)
-		}
-		if len(seen) == 0 || seen[len(seen)-1].Serial != f.Serial {
-			seen = append(seen, f)
-			t.Logf("live serial %s at %s (not before %s)", f.Serial, time.Now().Format(time.TimeOnly), f.NotBefore.Format(time.TimeOnly))
-		}
-	}
-	if err := stop(); err != nil {
-		t.Fatalf("RunDaemon: %v", err)
-	}
-	if len(seen) < 3 {
-		t.Fatalf("saw %d certificates in 100s, want 3 (issue + 2 scheduled renewals)", len(seen))
-	}
-	for i := 1; i < len(seen); i++ {
-		prev := seen[i-1]
-		renewAt := prev.NotBefore.Add(prev.Lifetime() / 2)
-		// Pebble's NotBefore is its issuance time; allow a second of clock granularity.
-		if seen[i].NotBefore.Before(renewAt.Add(-time.Second)) {
-			t.Errorf("certificate %d issued at %s, before its predecessor's renewal time %s", i, seen[i].NotBefore, renewAt)
-		}
-	}
-	if !strings.Contains(logs.String(), "next wake-up") {
-		t.Error("no wake-up was logged")
-	}
-}
-
 // A reload with a broken config keeps the daemon on the old one; a valid
 // reload adds a certificate, which is then obtained.
 func TestDaemonReload(t *testing.T) {

@@ -293,7 +293,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first status
 	if err := a.checkWritable(c, o.DryRun); err != nil { // no order a read-only disk would throw away (stale.go)
 		return a.fail(log, c, res, false, err), nil
 	}
-	bundle, err := a.obtain(ctx, c, o.DryRun, in, !o.NewKey)
+	bundle, err := a.issuerCA.Obtain(ctx, c, in, o.DryRun, !o.NewKey)
 	if err != nil {
 		return a.fail(log, c, res, o.DryRun, fmt.Errorf("obtain: %w", err)), nil
 	}
