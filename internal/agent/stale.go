@@ -6,17 +6,26 @@ import (
 
 	"github.com/renewer/renewer/internal/acme"
 	"github.com/renewer/renewer/internal/config"
+	"github.com/renewer/renewer/internal/store"
 )
 
 // cleanStale removes what a renewer killed while working on c left
 // behind (issue 14 #6): temp version directories holding a private key,
-// temp links and state files (store.CleanStale), and HTTP-01 answers in its
+// temp links and state files (store.CleanStale), temp files beside its
+// install target's files (store.CleanTarget), and HTTP-01 answers in its
 // webroot (acme.CleanWebroot). Called with c's lock held. A failure is
 // logged and does not stop the renewal.
 func (a *Agent) cleanStale(log *slog.Logger, c config.Certificate) {
 	removed, err := a.store.CleanStale(c.Name)
 	if err != nil {
 		log.Warn("could not remove files left by an interrupted run", "err", err)
+	}
+	if in := c.Install; in != nil {
+		r, err := store.CleanTarget(store.Target{Dir: in.Dir, HAProxyBundle: in.HAProxyBundle})
+		if err != nil {
+			log.Warn("could not remove temp files left in the install target", "err", err)
+		}
+		removed = append(removed, r...)
 	}
 	if c.Challenge.Type == config.ChallengeHTTP && c.Challenge.Webroot != "" {
 		r, err := acme.CleanWebroot(c.Challenge.Webroot, a.now())

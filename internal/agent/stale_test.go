@@ -50,6 +50,14 @@ func TestNextRunCleansWhatAKillLeft(t *testing.T) {
 	if err := os.Chtimes(token, old, old); err != nil {
 		t.Fatal(err)
 	}
+	installDir := filepath.Join(dir, "ssl")
+	if err := os.MkdirAll(installDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keyAside := filepath.Join(installDir, ".privkey.pem.tmp-1234")
+	if err := os.WriteFile(keyAside, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	site := filepath.Join(webroot, "index.html")
 	if err := os.WriteFile(site, []byte("<html>"), 0o644); err != nil {
 		t.Fatal(err)
@@ -64,13 +72,14 @@ certificate "www" {
   domains = ["www.example.test"]
   ari     = false
   challenge "http" { webroot = %q }
-}`, root, webroot))
+  install { dir = %q }
+}`, root, webroot, installDir))
 
 	res := pass(t, a, PassOptions{Force: true})
 	if res[0].Action != status.Failed {
 		t.Fatalf("pass against a dead CA: %+v", res[0])
 	}
-	for _, p := range []string{tmp, token} {
+	for _, p := range []string{tmp, token, keyAside} {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("left behind after the next run: %s (%v)", p, err)
 		}

@@ -99,3 +99,53 @@ func (s *Store) CheckWritable(name string) error {
 	}
 	return nil
 }
+
+// CleanTarget removes the temp files a process killed while writing the
+// install target t left beside its destinations: ".<file>.tmp-N" (a new
+// file written aside, the key among them) and ".<file>.tmp-N.old" (a link
+// to the file it replaced), for exactly the files WriteTarget writes
+// there (following links as it does). It returns the paths removed.
+// Callers hold the lock of the certificate t belongs to.
+func CleanTarget(t Target) ([]string, error) {
+	var dests []string
+	if t.Dir != "" {
+		for _, f := range []string{KeyFile, CertFile, ChainFile, FullchainFile} {
+			dests = append(dests, filepath.Join(t.Dir, f))
+		}
+	}
+	if t.HAProxyBundle != "" {
+		dests = append(dests, t.HAProxyBundle)
+	}
+	var removed []string
+	var errs []error
+	for _, d := range dests {
+		dest, err := resolveLink(d)
+		if err != nil {
+			continue // WriteTarget refuses it too: it wrote nothing there
+		}
+		dir, prefix := filepath.Dir(dest), "."+filepath.Base(dest)+tmpPrefix
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, e := range entries {
+			if e.IsDir() || !isTemp(e.Name(), prefix, func(r string) bool { return isDigits(strings.TrimSuffix(r, ".old")) }) {
+				continue
+			}
+			p := filepath.Join(dir, e.Name())
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+				continue
+			}
+			removed = append(removed, p)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return removed, fmt.Errorf("store: clean stale files of install target: %w", err)
+	}
+	return removed, nil
+}

@@ -89,3 +89,60 @@ func TestCleanStaleAfterKill(t *testing.T) {
 		t.Errorf("a certificate never installed: %v %v", removed, err)
 	}
 }
+
+// Issue 14 #6: a kill during the copy to an install target leaves
+// ".privkey.pem.tmp-N" (a private key) and ".privkey.pem.tmp-N.old"
+// beside the files servers read; CleanTarget removes them and nothing else.
+func TestCleanTargetAfterKill(t *testing.T) {
+	clock := t0
+	s := testStore(t, 3, &clock)
+	v, err := s.Install("www", []string{"www.example"}, issue(t, "www.example"), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := t.TempDir()
+	tg := Target{Dir: filepath.Join(base, "ssl"), HAProxyBundle: filepath.Join(base, "haproxy", "www.pem")}
+	if err := s.WriteTarget(v, tg); err != nil {
+		t.Fatal(err)
+	}
+	stale := []string{
+		filepath.Join(tg.Dir, ".privkey.pem"+tmpPrefix+"123"),
+		filepath.Join(tg.Dir, ".fullchain.pem"+tmpPrefix+"456.old"),
+		filepath.Join(base, "haproxy", ".www.pem"+tmpPrefix+"789"),
+	}
+	keep := []string{
+		filepath.Join(tg.Dir, ".other.pem"+tmpPrefix+"123"),      // not a file renewer writes here
+		filepath.Join(tg.Dir, ".privkey.pem"+tmpPrefix+"12x"),    // not its temp name
+		filepath.Join(base, "haproxy", ".api.pem"+tmpPrefix+"1"), // another certificate's bundle
+	}
+	for _, p := range append(append([]string{}, stale...), keep...) {
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := CleanTarget(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range stale {
+		if _, err := os.Stat(p); !os.IsNotExist(err) || !slices.Contains(removed, p) {
+			t.Errorf("left behind: %s (%v; removed %v)", p, err, removed)
+		}
+	}
+	for _, p := range keep {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("removed %s: %v", p, err)
+		}
+	}
+	for _, f := range []string{KeyFile, CertFile, ChainFile, FullchainFile} {
+		if _, err := os.Stat(filepath.Join(tg.Dir, f)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if _, err := os.Stat(tg.HAProxyBundle); err != nil {
+		t.Error(err)
+	}
+	if removed, err := CleanTarget(Target{Dir: filepath.Join(base, "never")}); err != nil || len(removed) != 0 {
+		t.Errorf("target never written: %v %v", removed, err)
+	}
+}
