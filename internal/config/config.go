@@ -311,7 +311,7 @@ func (d *decoder) confD(cfg *Config, main string, body hcl.Body) {
 	for _, b := range top.Blocks {
 		if !slices.Contains(siteBlocks, b.Type) {
 			d.errorAt(b.DefRange, "Global block in conf.d file", fmt.Sprintf(
-				"A %s block belongs in the main config file %s; a conf.d file holds only certificate and watch blocks.", b.Type, main))
+				"%s blocks belong in the main config file %s only; a conf.d file may hold certificate and watch blocks.", b.Type, main))
 		}
 	}
 	d.sites(cfg, top.Blocks.ByType())
