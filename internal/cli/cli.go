@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 
@@ -278,6 +279,10 @@ func cmdValidate(_ context.Context, e *env, g *globals, args []string) int {
 		fmt.Fprintf(e.stderr, "renewer: %s is not usable (%d %s)\n", g.config, len(errs), plural(len(errs), "error"))
 		return ExitFailure
 	}
-	fmt.Fprintf(e.stdout, "%s: valid, %d %s\n", g.config, len(cfg.Certificates), plural(len(cfg.Certificates), "certificate"))
+	fmt.Fprintf(e.stdout, "%s: valid, %d %s", g.config, len(cfg.Certificates), plural(len(cfg.Certificates), "certificate"))
+	if n := len(cfg.ConfD); n > 0 {
+		fmt.Fprintf(e.stdout, " (with %d %s of %s)", n, plural(n, "file"), filepath.Dir(cfg.ConfD[0]))
+	}
+	fmt.Fprintln(e.stdout)
 	return ExitOK
 }
