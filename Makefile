@@ -61,8 +61,10 @@ soak:
 ## bench: renewer side by side with certbot and the lego CLI against a local Pebble, all
 ## scenarios of issue 9 (about 10 minutes); prints the table and writes internal/bench/results.md.
 ## Installs certbot (Debian package) if missing; builds lego in a temporary directory.
+## First: the peak heap of loading 10,000 certificates from one file and from conf.d files.
 BENCHFLAGS ?=
 bench:
+	$(GO) test -run '^$$' -bench '^BenchmarkLoadPeak$$' -benchtime 1x ./internal/config
 	@command -v certbot >/dev/null 2>&1 || { \
 	  echo "make bench: installing certbot (apt-get)"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y certbot; \

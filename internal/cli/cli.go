@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 
@@ -283,6 +284,10 @@ func cmdValidate(_ context.Context, e *env, g *globals, args []string) int {
 	for _, w := range agent.RuleWarnings(cfg) {
 		fmt.Fprintln(e.stderr, "warning: "+w)
 	}
-	fmt.Fprintf(e.stdout, "%s: valid, %d %s\n", g.config, len(cfg.Certificates), plural(len(cfg.Certificates), "certificate"))
+	fmt.Fprintf(e.stdout, "%s: valid, %d %s", g.config, len(cfg.Certificates), plural(len(cfg.Certificates), "certificate"))
+	if n := len(cfg.ConfD); n > 0 {
+		fmt.Fprintf(e.stdout, " (with %d %s of %s)", n, plural(n, "file"), filepath.Dir(cfg.ConfD[0]))
+	}
+	fmt.Fprintln(e.stdout)
 	return ExitOK
 }

@@ -61,15 +61,13 @@ func (d *decoder) reloadRefs(a *hcl.Attribute) ([]string, []hcl.Range) {
 	return out, outRanges
 }
 
-// checkReloadRefs reports each certificate's reload name that no reload
-// block defines.
-func (d *decoder) checkReloadRefs(cfg *Config) {
-	for _, c := range cfg.Certificates {
-		for i, n := range c.Reloads {
-			if _, ok := cfg.Reload(n); !ok {
-				d.errorAt(c.reloadRanges[i], "Unknown reload", fmt.Sprintf(
-					"No reload block is named %q; define one at the top level, e.g. reload %q { command = [\"systemctl\", \"reload\", %q] }.", n, n, n))
-			}
+// checkReloadRefs reports each reload name of c that no reload block of
+// cfg defines.
+func (d *decoder) checkReloadRefs(cfg *Config, c Certificate) {
+	for i, n := range c.Reloads {
+		if _, ok := cfg.Reload(n); !ok {
+			d.errorAt(c.reloadRanges[i], "Unknown reload", fmt.Sprintf(
+				"No reload block is named %q; define one in the main config file, e.g. reload %q { command = [\"systemctl\", \"reload\", %q] }.", n, n, n))
 		}
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"strconv"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // Schema is the configuration language as the decoder accepts it: for each
@@ -27,13 +27,13 @@ type SchemaBlock struct {
 // attributes are known only once src holds one such block. Only a syntax
 // error is returned.
 func SchemaOf(filename string, src []byte) (Schema, error) {
-	p := hclparse.NewParser()
-	f, diags := p.ParseHCL(src, filename)
+	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
-		return nil, newErrors(diags, p.Files())
+		return nil, newErrors(diags, map[string]*hcl.File{filename: f}, []string{filename})
 	}
 	rec := &schemaRecorder{paths: map[hcl.Body]string{}, out: Schema{}}
-	d := &decoder{dir: ".", ctx: evalContext("."), schema: rec}
+	d := newDecoder(".")
+	d.schema = rec
 	d.config(filename, f.Body)
 	return rec.out, nil
 }

@@ -25,7 +25,7 @@ const (
 	Expired        Reason = "certificate has expired"
 	InWindow       Reason = "inside the renewal window"
 	Forced         Reason = "forced"
-	Revoked        Reason = "revoked"                             // renewer revoked the live certificate (set by the status model, which knows the state)
+	Revoked        Reason = "revoked" // renewer revoked the live certificate (set by the status model, which knows the state)
 	NotDue         Reason = "not due"
 )
 
