@@ -32,6 +32,30 @@ func StartT(t testing.TB, o Options) *CA {
 	return ca
 }
 
+// StartStepCAT starts a step-ca for one test, stopped by t.Cleanup (see
+// StartT). step-ca is a pinned tool dependency: this never skips.
+func StartStepCAT(t testing.TB, o Options) *CA {
+	t.Helper()
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	var buf syncBuffer
+	if o.Log == nil {
+		o.Log = &buf
+	}
+	ca, err := StartStepCA(context.Background(), o)
+	if err != nil {
+		t.Fatalf("start step-ca: %v\n%s", err, buf.String())
+	}
+	t.Cleanup(func() {
+		ca.Stop()
+		if t.Failed() && buf.Len() > 0 {
+			t.Logf("CA output:\n%s", buf.String())
+		}
+	})
+	return ca
+}
+
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
