@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -222,6 +223,14 @@ func (c *Client) order(acc *account, req Request, keyType certcrypto.KeyType, dn
 		res, err = lc.Certificate.Obtain(or)
 	}
 	if err != nil {
+		var ce *ChallengeError
+		if errors.As(err, &ce) {
+			// The CA's own words, without lego's wrapping of the request.
+			if ce.Identifier == "" {
+				return nil, fmt.Errorf("acme: %s: %w", strings.Join(req.Domains, ", "), ce)
+			}
+			return nil, fmt.Errorf("acme: %w", ce)
+		}
 		if prop != nil {
 			return nil, prop.explain(err, dnsp.timeout)
 		}
@@ -242,7 +251,7 @@ func (c *Client) lego(acc *account, keyType certcrypto.KeyType) (*lego.Client, e
 		User:      acc,
 		UserAgent: c.opts.UserAgent,
 		// lego wraps the client's Transport in place: give it a client of its own.
-		HTTPClient:  &http.Client{Timeout: 30 * time.Second, Transport: challengePoll{c.transport}},
+		HTTPClient:  &http.Client{Timeout: 30 * time.Second, Transport: newChallengePoll(c.transport, nil)},
 		Certificate: lego.CertificateConfig{KeyType: keyType, Timeout: 30 * time.Second},
 	}
 	lc, err := lego.NewClient(cfg)
