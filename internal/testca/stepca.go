@@ -44,7 +44,8 @@ const StepCAProvisioner = "acme"
 // the name; its --insecure --acme-http-port/--acme-tls-port flags move those
 // to HTTPPort and TLSPort here, so tests need neither root nor fixed ports.
 //
-// Options.Profiles, Env, EAB and StockRetryAfter are Pebble's and ignored.
+// Options.Profiles, Env, EAB and StockRetryAfter are Pebble's and ignored;
+// CAAIdentities are step-ca's only.
 func StartStepCA(ctx context.Context, o Options) (*CA, error) {
 	if o.Dir == "" {
 		return nil, errors.New("testca: Options.Dir is required")
@@ -112,9 +113,10 @@ func startStep(ctx context.Context, o Options, stepBin, challBin string, logw io
 		"crl":      map[string]any{"enabled": true, "generateOnRevoke": true, "cacheDuration": "24h"},
 		"authority": map[string]any{
 			"provisioners": []any{map[string]any{
-				"type":       "ACME",
-				"name":       StepCAProvisioner,
-				"challenges": []string{"http-01", "dns-01", "tls-alpn-01"},
+				"type":          "ACME",
+				"name":          StepCAProvisioner,
+				"challenges":    []string{"http-01", "dns-01", "tls-alpn-01"},
+				"caaIdentities": o.CAAIdentities,
 				"claims": map[string]any{
 					"minTLSCertDuration":     "5m",
 					"defaultTLSCertDuration": validity.String(),

@@ -53,6 +53,9 @@ type Options struct {
 	// 3 s, orders 5 s, as in its shipped config) instead of the 1 s that
 	// keeps tests quick; benchmarks use it to see what a client does with them.
 	StockRetryAfter bool
+	// CAAIdentities (step-ca only) are listed in the directory's
+	// meta.caaIdentities.
+	CAAIdentities []string
 }
 
 // CA is a running Pebble with its challenge test server.
