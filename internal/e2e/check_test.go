@@ -1,0 +1,191 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/go-acme/lego/v4/providers/dns/rfc2136"
+
+	"github.com/renewer/renewer/internal/acme"
+	"github.com/renewer/renewer/internal/testca"
+)
+
+func init() {
+	acme.SetDNSProviders(func(name string) (acme.DNSProvider, error) {
+		if name != "rfc2136" {
+			return nil, fmt.Errorf("provider %q not linked into the e2e tests", name)
+		}
+		p, err := rfc2136.NewDNSProvider()
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	})
+}
+
+// readOnlyDir is an empty directory nobody can write, not even root: a
+// read-only tmpfs when running as root (CI), else a directory without
+// write permission.
+func readOnlyDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if os.Geteuid() != 0 {
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
+		return dir
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a read-only tmpfs: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	return dir
+}
+
+// `renewer check` against real servers: Knot serving A, AAAA and CAA
+// records, nginx serving one webroot (and not another), step-ca (and a
+// fallback step-ca) listing CAA identities. A correct setup reports
+// nothing; each kind of problem is reported with what to fix; unwritable
+// storage is blocking (exit 2).
+func TestCheckCommand(t *testing.T) {
+	t.Parallel()
+	knot := testca.StartKnot(t, testca.KnotZone{Name: "example.test", Key: "renewer", Records: []string{
+		`@ CAA 0 issue "ca.example.test"`,
+		`www A 127.0.0.1`,
+		`unserved A 127.0.0.1`,
+		`v6 AAAA ::1`,
+		`forbid A 127.0.0.1`,
+		`forbid CAA 0 issue "someone-else.test"`,
+	}})
+	ca := testca.StartStepCAT(t, testca.Options{DNSServer: knot.Addr, CAAIdentities: []string{"ca.example.test"}})
+	fallback := testca.StartStepCAT(t, testca.Options{DNSServer: knot.Addr, CAAIdentities: []string{"fallback.example.org"}})
+
+	dir := t.TempDir()
+	webroot, unserved := filepath.Join(dir, "webroot"), filepath.Join(dir, "unserved")
+	for _, d := range []string{webroot, unserved} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	httpPort := freePort(t)
+	cert, key := bootstrapCert(t, dir, "www.example.test")
+	startNginx(t, filepath.Join(dir, "nginx"), cert, key, httpPort, webroot)
+
+	acmeBlock := func(withFallback bool) string {
+		fb := ""
+		if withFallback {
+			fb = fmt.Sprintf("\n  fallback {\n    directory = %q\n    ca_bundle = %q\n  }", fallback.Directory, fallback.CABundle)
+		}
+		return fmt.Sprintf(`acme {
+  directory    = %q
+  ca_bundle    = %q
+  email        = "ops@example.test"
+  accept_terms = true%s
+}`, ca.Directory, ca.CABundle, fb)
+	}
+	dnsBlock := func(withCreds bool) string {
+		env := ""
+		if withCreds {
+			env = fmt.Sprintf(`env = {
+      DNSUPDATE_NAMESERVER     = %q
+      DNSUPDATE_TSIG_KEY       = "renewer"
+      DNSUPDATE_TSIG_SECRET    = %q
+      DNSUPDATE_TSIG_ALGORITHM = "hmac-sha256"
+    }`, knot.Addr, knot.Keys["renewer"])
+		}
+		return fmt.Sprintf(`challenge "dns" {
+    provider  = "rfc2136"
+    %s
+    resolvers = [%q]
+  }`, env, knot.Addr)
+	}
+	check := func(name, storage, body string, names ...string) (int, string) {
+		t.Helper()
+		d := filepath.Join(dir, name)
+		file := filepath.Join(d, "renewer.hcl")
+		write(t, file, fmt.Sprintf("storage { path = %q }\n%s\n%s", storage, body, ""))
+		args := append([]string{"--config", file, "check", "--resolver", knot.Addr, "--http-port", strconv.Itoa(httpPort)}, names...)
+		code, out, _ := renewer(t, args...)
+		return code, out
+	}
+
+	good := acmeBlock(false) + fmt.Sprintf(`
+certificate "www" {
+  domains = ["www.example.test"]
+  challenge "http" { webroot = %q }
+  install { dir = %q }
+  hook "reload" { command = ["/bin/true"] }
+}
+certificate "v6" {
+  domains = ["v6.example.test"]
+  challenge "tls-alpn" { listen = "127.0.0.1:8443" }
+}
+certificate "wild" {
+  domains = ["*.example.test", "example.test"]
+  %s
+}`, webroot, filepath.Join(dir, "installed", "www"), dnsBlock(true))
+	code, out := check("good", filepath.Join(dir, "good", "state"), good)
+	if code != 0 || strings.Count(out, "\n") != 1 || !strings.Contains(out, "all checks passed for 3 certificates") {
+		t.Errorf("correct setup: exit %d\n%s", code, out)
+	}
+	if left, _ := filepath.Glob(filepath.Join(webroot, ".well-known", "acme-challenge", "*")); len(left) != 0 {
+		t.Errorf("probe files left in the webroot: %v", left)
+	}
+
+	bad := acmeBlock(true) + fmt.Sprintf(`
+certificate "noaddr" {
+  domains = ["noaddr.example.test"]
+  challenge "http" { webroot = %[1]q }
+}
+certificate "unserved" {
+  domains = ["unserved.example.test"]
+  challenge "http" { webroot = %[2]q }
+}
+certificate "forbid" {
+  domains = ["forbid.example.test"]
+  challenge "http" { webroot = %[1]q }
+}
+certificate "nocreds" {
+  domains = ["nocreds.example.test"]
+  %[3]s
+}
+certificate "nohook" {
+  domains = ["www.example.test"]
+  challenge "http" { webroot = %[1]q }
+  hook "reload" { command = ["/usr/local/sbin/no-such-reload", "nginx"] }
+}`, webroot, unserved, dnsBlock(false))
+	code, out = check("bad", filepath.Join(dir, "bad", "state"), bad)
+	if code != 1 {
+		t.Errorf("warnings only: exit %d, want 1", code)
+	}
+	for _, want := range []string{
+		"warning: noaddr: resolve: noaddr.example.test has no A or AAAA record; fix: add an A (or AAAA) record",
+		"warning: unserved: http-01: a probe file in the webroot " + unserved + " is not served at http://unserved.example.test/.well-known/acme-challenge/...: 127.0.0.1:" + strconv.Itoa(httpPort) + ": 404 Not Found; fix: serve " + unserved,
+		"warning: forbid: caa: forbid.example.test: CAA at forbid.example.test forbids the CA " + ca.Directory + ` (it permits only 0 issue "someone-else.test"); fix: add a CAA record at forbid.example.test: 0 issue "ca.example.test"`,
+		"warning: nocreds: dns-01: ",
+		"DNSUPDATE_NAMESERVER",
+		`warning: nohook: hook: hook "reload": /usr/local/sbin/no-such-reload does not exist; fix: install the program`,
+		"warning: nohook: caa: www.example.test: CAA at example.test forbids fallback CA " + fallback.Directory,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q", want)
+		}
+	}
+	for _, clean := range []string{"noaddr: http-01", "forbid: http-01", "nohook: http-01", "nohook: resolve", "BLOCKING"} {
+		if strings.Contains(out, clean) {
+			t.Errorf("check output has %q, which is fine in this setup", clean)
+		}
+	}
+
+	// Unwritable storage blocks: exit 2.
+	code, out = check("ro", filepath.Join(readOnlyDir(t), "state"), good, "www")
+	if code != 2 || !strings.Contains(out, "BLOCKING: (config): storage: storage ") || !strings.Contains(out, "not writable") {
+		t.Errorf("read-only storage: exit %d\n%s", code, out)
+	}
+}
