@@ -64,6 +64,10 @@ type Request struct {
 	// CA does not offer ARI.
 	Replaces   string
 	ReplacesAt string // the directory of the CA that issued it: other CAs get no Replaces
+	// CAA, when set, says why the names' CAA records forbid a CA with
+	// these CAA identities (nil: permitted). ObtainFrom skips a fallback
+	// CA it forbids instead of ordering there.
+	CAA func(ctx context.Context, identities []string) error
 }
 
 // Certificate is what the CA issued, all PEM.

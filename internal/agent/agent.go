@@ -721,6 +721,7 @@ func (a *Agent) obtain(ctx context.Context, c config.Certificate, dryRun bool, i
 		clients = append(clients, client)
 	}
 	req := Request(c)
+	req.CAA = caaCheck(c) // fallback CAs the names' CAA records forbid are skipped (preflight.go)
 	if c.ReuseKey && mayReuse && in.Facts != nil && in.Facts.KeyMatches && in.Facts.KeyType == c.KeyType && in.Live != nil {
 		key, err := os.ReadFile(in.Live.Key)
 		if err != nil {
