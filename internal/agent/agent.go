@@ -704,6 +704,9 @@ func (a *Agent) fail(log *slog.Logger, c config.Certificate, res Result, dryRun 
 }
 
 func (a *Agent) obtain(ctx context.Context, c config.Certificate, dryRun bool, in Inspection, mayReuse bool) (*acme.Certificate, error) {
+	if err := a.preflightOrder(c); err != nil { // preflight.go: unwritable storage costs no order
+		return nil, err
+	}
 	var clients []*acme.Client
 	seen := map[string]bool{}
 	for _, ca := range a.cfg.ACME.CAs() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/renewer/renewer/internal/acme"
 	"github.com/renewer/renewer/internal/config"
@@ -47,4 +48,42 @@ func caaCheck(c config.Certificate) func(context.Context, []string) error {
 		}
 		return nil
 	}
+}
+
+// PreflightError is a problem found before ordering that would waste the
+// order (storage or install directory not writable): none was placed.
+type PreflightError struct{ Findings []preflight.Finding }
+
+func (e *PreflightError) Error() string {
+	msgs := make([]string, 0, len(e.Findings))
+	for _, f := range e.Findings {
+		msgs = append(msgs, f.Problem+" ("+f.Fix+")")
+	}
+	return "not ordered: " + strings.Join(msgs, "; ")
+}
+
+// Preflight runs the local pre-flight checks of c (internal/preflight):
+// storage and install directories writable, hook programs and DNS
+// credentials present. They are what `renewer check` reports without the
+// network; plan shows them too.
+func (a *Agent) Preflight(c config.Certificate) []preflight.Finding {
+	return append(preflight.Storage(a.cfg.Storage.Path), preflight.Local(c, preflight.Options{Credentials: CheckCredential})...)
+}
+
+// preflightOrder runs Preflight before an order: warnings are logged, and
+// a blocking finding stops the order before the CA is asked.
+func (a *Agent) preflightOrder(c config.Certificate) error {
+	fs := a.Preflight(c)
+	var blocking []preflight.Finding
+	for _, f := range fs {
+		if f.Level == preflight.Blocking {
+			blocking = append(blocking, f)
+			continue
+		}
+		a.log.Warn("pre-flight check: "+f.Problem, "cert", c.Name, "check", f.Check, "fix", f.Fix)
+	}
+	if len(blocking) > 0 {
+		return &PreflightError{Findings: blocking}
+	}
+	return nil
 }

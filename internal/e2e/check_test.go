@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,26 +25,6 @@ func init() {
 		}
 		return p, nil
 	})
-}
-
-// readOnlyDir is an empty directory nobody can write, not even root: a
-// read-only tmpfs when running as root (CI), else a directory without
-// write permission.
-func readOnlyDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	if os.Geteuid() != 0 {
-		if err := os.Chmod(dir, 0o555); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
-		return dir
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount a read-only tmpfs: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
-	return dir
 }
 
 // `renewer check` against real servers: Knot serving A, AAAA and CAA
@@ -183,8 +162,19 @@ certificate "nohook" {
 		}
 	}
 
+	// plan shows the local findings (no network) beside its decisions.
+	_, planOut, _ := renewer(t, "--config", filepath.Join(dir, "bad", "renewer.hcl"), "plan", "nohook", "nocreds")
+	for _, want := range []string{" hook: hook \"reload\": /usr/local/sbin/no-such-reload does not exist", " dns-01: dns provider \"rfc2136\""} {
+		if !strings.Contains(planOut, want) {
+			t.Errorf("plan output lacks %q", want)
+		}
+	}
+	if n := strings.Count(planOut, "pre-flight warning"); n != 2 {
+		t.Errorf("plan shows %d pre-flight warnings, want 2", n)
+	}
+
 	// Unwritable storage blocks: exit 2.
-	code, out = check("ro", filepath.Join(readOnlyDir(t), "state"), good, "www")
+	code, out = check("ro", filepath.Join(testca.ReadOnlyDir(t), "state"), good, "www")
 	if code != 2 || !strings.Contains(out, "BLOCKING: (config): storage: storage ") || !strings.Contains(out, "not writable") {
 		t.Errorf("read-only storage: exit %d\n%s", code, out)
 	}

@@ -115,8 +115,15 @@ func Storage(path string) []Finding {
 	return nil
 }
 
-// Certificate runs every check that applies to c.
+// Certificate runs every check that applies to c: Local, then Network.
 func Certificate(ctx context.Context, c config.Certificate, o Options) []Finding {
+	return append(Local(c, o), Network(ctx, c, o)...)
+}
+
+// Local runs the checks of c that need no network: install directories
+// writable (blocking), hook programs present, DNS provider settings
+// present. They are quick enough to run before every order.
+func Local(c config.Certificate, o Options) []Finding {
 	var out []Finding
 	add := func(check string, l Level, problem, fix string) {
 		out = append(out, Finding{Cert: c.Name, Check: check, Level: l, Problem: problem, Fix: fix})
@@ -138,6 +145,21 @@ func Certificate(ctx context.Context, c config.Certificate, o Options) []Finding
 				"install the program or correct the command's path (argv[0] is run without a shell)")
 		}
 	}
+	if c.Challenge.Type == config.ChallengeDNS && o.Credentials != nil {
+		if err := o.Credentials(c); err != nil {
+			add("dns-01", Warning, err.Error(), "set the provider's variables in the challenge block's env")
+		}
+	}
+	return out
+}
+
+// Network runs the checks of c that ask DNS servers and web servers: names
+// resolve, the HTTP-01 probe, the DNS-01 zone, CAA. All are warnings.
+func Network(ctx context.Context, c config.Certificate, o Options) []Finding {
+	var out []Finding
+	add := func(check string, l Level, problem, fix string) {
+		out = append(out, Finding{Cert: c.Name, Check: check, Level: l, Problem: problem, Fix: fix})
+	}
 	resolvers, rerr := o.resolvers(c)
 	if rerr != nil {
 		add("resolve", Warning, fmt.Sprintf("no resolvers: %v", rerr), "fix /etc/resolv.conf or set resolvers")
@@ -146,11 +168,6 @@ func Certificate(ctx context.Context, c config.Certificate, o Options) []Finding
 	timeout := o.timeout()
 
 	if c.Challenge.Type == config.ChallengeDNS {
-		if o.Credentials != nil {
-			if err := o.Credentials(c); err != nil {
-				add("dns-01", Warning, err.Error(), "set the provider's variables in the challenge block's env")
-			}
-		}
 		for _, name := range c.Domains {
 			fqdn := "_acme-challenge." + strings.TrimPrefix(name, "*.")
 			zctx, cancel := context.WithTimeout(ctx, timeout)

@@ -3,6 +3,8 @@ package testca
 import (
 	"bytes"
 	"context"
+	"os"
+	"os/exec"
 	"sync"
 	"testing"
 )
@@ -54,6 +56,26 @@ func StartStepCAT(t testing.TB, o Options) *CA {
 		}
 	})
 	return ca
+}
+
+// ReadOnlyDir is an empty directory nobody can write, not even root: a
+// read-only tmpfs when running as root (CI), else a directory without
+// write permission. Unmounted by t.Cleanup.
+func ReadOnlyDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if os.Geteuid() != 0 {
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
+		return dir
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a read-only tmpfs: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	return dir
 }
 
 type syncBuffer struct {
