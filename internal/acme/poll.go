@@ -32,10 +32,15 @@ import (
 // renewer leaves to the next attempt of its own schedule. A "processing"
 // challenge with an error is one the CA is retrying by itself: it is given
 // processingGrace before the error is reported.
+//
+// Only challenges this client accepted (posted "{}" to) are judged: a
+// pending challenge of a reused authorization may carry the error of an
+// earlier attempt, which the next accept replaces.
 type challengePoll struct {
-	base http.RoundTripper
-	now  func() time.Time // nil: time.Now
-	seen *sync.Map        // challenge URL -> time.Time its error was first seen while processing; nil: no grace
+	base     http.RoundTripper
+	now      func() time.Time // nil: time.Now
+	seen     *sync.Map        // challenge URL -> time.Time its error was first seen while processing; nil: no grace
+	accepted *sync.Map        // challenge URLs this client accepted; nil: judge every challenge
 }
 
 // processingGrace is how long a challenge the CA keeps "processing" with an
@@ -43,7 +48,7 @@ type challengePoll struct {
 const processingGrace = 10 * time.Second
 
 func newChallengePoll(base http.RoundTripper, now func() time.Time) challengePoll {
-	return challengePoll{base: base, now: now, seen: &sync.Map{}}
+	return challengePoll{base: base, now: now, seen: &sync.Map{}, accepted: &sync.Map{}}
 }
 
 // ChallengeError is the error a CA attached to a challenge it could not
@@ -87,7 +92,25 @@ type challengeObj struct {
 	Error                    *problem `json:"error"`
 }
 
+// accepting reports whether req posts "{}" (base64url "e30"), which is how
+// a client accepts a challenge (RFC 8555 §7.5.1); POST-as-GET posts "".
+func accepting(req *http.Request) bool {
+	if req.Method != http.MethodPost || req.GetBody == nil {
+		return false
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return false
+	}
+	defer body.Close()
+	var jws struct {
+		Payload string `json:"payload"`
+	}
+	return json.NewDecoder(io.LimitReader(body, 1<<16)).Decode(&jws) == nil && jws.Payload == "e30"
+}
+
 func (t challengePoll) RoundTrip(req *http.Request) (*http.Response, error) {
+	accept := t.accepted != nil && accepting(req)
 	resp, err := t.base.RoundTrip(req)
 	if err != nil || req.Method != http.MethodPost || resp.StatusCode != http.StatusOK ||
 		!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
@@ -112,6 +135,10 @@ func (t challengePoll) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	isChallenge := obj.Type != "" && obj.URL != "" && obj.Token != ""
 	if isChallenge {
+		if accept {
+			t.accepted.Store(obj.URL, true)
+			t.seen.Delete(obj.URL) // a new attempt: a new grace
+		}
 		if cerr := t.failed(obj.challengeObj, ""); cerr != nil {
 			return nil, cerr
 		}
@@ -132,8 +159,17 @@ func (t challengePoll) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // failed returns the CA's error on ch when it is final (see challengePoll).
 func (t challengePoll) failed(ch challengeObj, identifier string) *ChallengeError {
+	if ch.Status == "valid" && t.accepted != nil {
+		t.accepted.Delete(ch.URL)
+		t.seen.Delete(ch.URL)
+	}
 	if ch.Error == nil || (ch.Error.Type == "" && ch.Error.Detail == "") {
 		return nil
+	}
+	if t.accepted != nil {
+		if _, ok := t.accepted.Load(ch.URL); !ok {
+			return nil // not accepted by this client (yet): an earlier attempt's error
+		}
 	}
 	switch ch.Status {
 	case "pending":
@@ -150,6 +186,10 @@ func (t challengePoll) failed(ch challengeObj, identifier string) *ChallengeErro
 			return nil
 		}
 	default: // valid; invalid is reported by lego itself, with the error
+		if t.accepted != nil {
+			t.accepted.Delete(ch.URL)
+			t.seen.Delete(ch.URL)
+		}
 		return nil
 	}
 	e := &ChallengeError{Identifier: identifier, Challenge: ch.Type, Status: ch.Status, Type: ch.Error.Type, Detail: ch.Error.Detail}

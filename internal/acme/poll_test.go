@@ -63,29 +63,39 @@ func TestChallengePollReportsCAError(t *testing.T) {
 		return `{"status":"pending","identifier":{"type":"dns","value":"a.test"},"challenges":[` + chall(status) + `]}`
 	}
 	now := time.Date(2026, 12, 4, 3, 0, 0, 0, time.UTC)
+	post := func(payload string) *http.Request {
+		req, _ := http.NewRequest(http.MethodPost, "https://ca/chall/1", strings.NewReader(`{"protected":"x","payload":"`+payload+`","signature":"y"}`))
+		return req
+	}
+	const accept, asGet = "e30", ""
 	for _, tc := range []struct {
 		name, body string
+		first      string        // the first request's payload: accept or POST-as-GET
 		later      time.Duration // ask again this much later
 		want       string        // "" for no error
 	}{
-		{"pending challenge", chall("pending"), 0, "the CA could not validate the http-01 challenge: urn:ietf:params:acme:error:connection: The server could not connect to validation target; a.test: urn:ietf:params:acme:error:dns: no A record (challenge pending at the CA)"},
-		{"pending authorization", authz("pending"), 0, "the CA could not validate the http-01 challenge for a.test: urn:ietf:params:acme:error:connection"},
-		{"processing, at first", chall("processing"), 0, ""},
-		{"processing, past the grace", chall("processing"), processingGrace, "(challenge processing at the CA)"},
-		{"valid", chall("valid"), 0, ""},
-		{"invalid", chall("invalid"), 0, ""},
+		{"pending challenge", chall("pending"), accept, 0, "the CA could not validate the http-01 challenge: urn:ietf:params:acme:error:connection: The server could not connect to validation target; a.test: urn:ietf:params:acme:error:dns: no A record (challenge pending at the CA)"},
+		{"pending authorization", authz("pending"), accept, 0, "the CA could not validate the http-01 challenge for a.test: urn:ietf:params:acme:error:connection"},
+		{"an earlier attempt's error, not accepted yet", authz("pending"), asGet, 0, ""},
+		{"processing, at first", chall("processing"), accept, 0, ""},
+		{"processing, past the grace", chall("processing"), accept, processingGrace, "(challenge processing at the CA)"},
+		{"valid", chall("valid"), accept, 0, ""},
+		{"invalid", chall("invalid"), accept, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := now
 			p := newChallengePoll(fakeTransport{tc.body, ""}, func() time.Time { return clock })
-			req, _ := http.NewRequest(http.MethodPost, "https://ca/chall/1", nil)
-			_, err := p.RoundTrip(req)
+			if tc.body[1:7] == `"statu` && tc.first == accept {
+				// An authorization is polled after the challenge was accepted.
+				p.accepted.Store("https://ca/chall/1", true)
+			}
+			_, err := p.RoundTrip(post(tc.first))
 			if tc.later > 0 {
 				if err != nil {
 					t.Fatalf("first look: %v", err)
 				}
 				clock = clock.Add(tc.later)
-				_, err = p.RoundTrip(req)
+				_, err = p.RoundTrip(post(asGet))
 			}
 			switch {
 			case tc.want == "" && err != nil:
