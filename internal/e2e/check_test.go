@@ -37,6 +37,8 @@ func TestCheckCommand(t *testing.T) {
 	knot := testca.StartKnot(t, testca.KnotZone{Name: "example.test", Key: "renewer", Records: []string{
 		`@ CAA 0 issue "ca.example.test"`,
 		`www A 127.0.0.1`,
+		`standalone A 127.0.0.2`,
+		`elsewhere A 127.0.0.3`,
 		`unserved A 127.0.0.1`,
 		`v6 AAAA ::1`,
 		`forbid A 127.0.0.1`,
@@ -97,9 +99,13 @@ func TestCheckCommand(t *testing.T) {
 	good := acmeBlock(false) + fmt.Sprintf(`
 certificate "www" {
   domains = ["www.example.test"]
-  challenge "http" { webroot = %q }
-  install { dir = %q }
+  challenge "http" { webroot = %[1]q }
+  install { dir = %[2]q }
   hook "reload" { command = ["/bin/true"] }
+}
+certificate "standalone" {
+  domains = ["standalone.example.test"]
+  challenge "http" { listen = "127.0.0.2:%[4]d" }
 }
 certificate "v6" {
   domains = ["v6.example.test"]
@@ -107,10 +113,10 @@ certificate "v6" {
 }
 certificate "wild" {
   domains = ["*.example.test", "example.test"]
-  %s
-}`, webroot, filepath.Join(dir, "installed", "www"), dnsBlock(true))
+  %[3]s
+}`, webroot, filepath.Join(dir, "installed", "www"), dnsBlock(true), httpPort)
 	code, out := check("good", filepath.Join(dir, "good", "state"), good)
-	if code != 0 || strings.Count(out, "\n") != 1 || !strings.Contains(out, "all checks passed for 3 certificates") {
+	if code != 0 || strings.Count(out, "\n") != 1 || !strings.Contains(out, "all checks passed for 4 certificates") {
 		t.Errorf("correct setup: exit %d\n%s", code, out)
 	}
 	if left, _ := filepath.Glob(filepath.Join(webroot, ".well-known", "acme-challenge", "*")); len(left) != 0 {
@@ -134,11 +140,15 @@ certificate "nocreds" {
   domains = ["nocreds.example.test"]
   %[3]s
 }
+certificate "elsewhere" {
+  domains = ["elsewhere.example.test"]
+  challenge "http" { listen = "127.0.0.2:%[4]d" }
+}
 certificate "nohook" {
   domains = ["www.example.test"]
   challenge "http" { webroot = %[1]q }
   hook "reload" { command = ["/usr/local/sbin/no-such-reload", "nginx"] }
-}`, webroot, unserved, dnsBlock(false))
+}`, webroot, unserved, dnsBlock(false), httpPort)
 	code, out = check("bad", filepath.Join(dir, "bad", "state"), bad)
 	if code != 1 {
 		t.Errorf("warnings only: exit %d, want 1", code)
@@ -147,6 +157,7 @@ certificate "nohook" {
 		"warning: noaddr: resolve: noaddr.example.test has no A or AAAA record; fix: add an A (or AAAA) record",
 		"warning: unserved: http-01: a probe file in the webroot " + unserved + " is not served at http://unserved.example.test/.well-known/acme-challenge/...: 127.0.0.1:" + strconv.Itoa(httpPort) + ": 404 Not Found; fix: serve " + unserved,
 		"warning: forbid: caa: forbid.example.test: CAA at forbid.example.test forbids the CA " + ca.Directory + ` (it permits only 0 issue "someone-else.test"); fix: add a CAA record at forbid.example.test: 0 issue "ca.example.test"`,
+		"warning: elsewhere: http-01: a probe file in renewer's listener on 127.0.0.2:" + strconv.Itoa(httpPort) + " is not served at http://elsewhere.example.test/.well-known/acme-challenge/...: 127.0.0.3:" + strconv.Itoa(httpPort) + ": ",
 		"warning: nocreds: dns-01: ",
 		"DNSUPDATE_NAMESERVER",
 		`warning: nohook: hook: hook "reload": /usr/local/sbin/no-such-reload does not exist; fix: install the program`,
