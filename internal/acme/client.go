@@ -65,6 +65,10 @@ type Request struct {
 	// CA does not offer ARI.
 	Replaces   string
 	ReplacesAt string // the directory of the CA that issued it: other CAs get no Replaces
+	// CAA, when set, says why the names' CAA records forbid a CA with
+	// these CAA identities (nil: permitted). ObtainFrom skips a fallback
+	// CA it forbids instead of ordering there.
+	CAA func(ctx context.Context, identities []string) error
 }
 
 // Certificate is what the CA issued, all PEM.
@@ -224,6 +228,14 @@ func (c *Client) order(acc *account, req Request, keyType certcrypto.KeyType, dn
 		res, err = lc.Certificate.Obtain(or)
 	}
 	if err != nil {
+		var ce *ChallengeError
+		if errors.As(err, &ce) {
+			// The CA's own words, without lego's wrapping of the request.
+			if ce.Identifier == "" {
+				return nil, fmt.Errorf("acme: %s: %w", strings.Join(req.Domains, ", "), ce)
+			}
+			return nil, fmt.Errorf("acme: %w", ce)
+		}
 		if prop != nil {
 			return nil, prop.explain(err, dnsp.timeout)
 		}
@@ -244,7 +256,7 @@ func (c *Client) lego(acc *account, keyType certcrypto.KeyType) (*lego.Client, e
 		User:      acc,
 		UserAgent: c.opts.UserAgent,
 		// lego wraps the client's Transport in place: give it a client of its own.
-		HTTPClient:  &http.Client{Timeout: 30 * time.Second, Transport: challengePoll{c.transport}},
+		HTTPClient:  &http.Client{Timeout: 30 * time.Second, Transport: newChallengePoll(c.transport, nil)},
 		Certificate: lego.CertificateConfig{KeyType: keyType, Timeout: 30 * time.Second},
 	}
 	lc, err := lego.NewClient(cfg)

@@ -70,6 +70,19 @@ func ObtainFrom(ctx context.Context, log *slog.Logger, clients []*Client, req Re
 	}
 	var errs []error
 	for i, c := range clients {
+		if i > 0 && req.CAA != nil {
+			if why := c.caaForbids(ctx, req.CAA); why != nil {
+				err := fmt.Errorf("%s: skipped: %w", c.opts.Directory, why)
+				errs = append(errs, err)
+				if log != nil {
+					log.Warn("skipping a fallback CA that the names' CAA records forbid", "directory", c.opts.Directory, "why", why)
+				}
+				if i == len(clients)-1 {
+					break
+				}
+				continue
+			}
+		}
 		r := req
 		if r.ReplacesAt != c.opts.Directory {
 			r.Replaces = "" // another CA's certificate: unknown here
@@ -93,6 +106,28 @@ func ObtainFrom(ctx context.Context, log *slog.Logger, clients []*Client, req Re
 		}
 	}
 	return nil, errors.Join(errs...)
+}
+
+// caaForbids asks check whether the names' CAA records forbid this CA (by
+// the caaIdentities its directory lists). A CA that lists none, or whose
+// directory cannot be read, is not known to be forbidden: it is tried.
+func (c *Client) caaForbids(ctx context.Context, check func(context.Context, []string) error) error {
+	ids, err := c.CAAIdentities()
+	if err != nil || len(ids) == 0 {
+		return nil
+	}
+	return check(ctx, ids)
+}
+
+// CAAIdentities returns the domain names the CA recognizes in CAA records
+// (its directory's meta.caaIdentities, RFC 8555 §9.7.6); none when it
+// lists none.
+func (c *Client) CAAIdentities() ([]string, error) {
+	m, err := c.meta()
+	if err != nil {
+		return nil, err
+	}
+	return m.CAAIdentities, nil
 }
 
 // Directory is the client's ACME directory URL.
@@ -121,29 +156,41 @@ func (c *Client) checkProfile(profile string) error {
 // Profiles returns the profiles the CA's directory lists (name ->
 // description). lego does not expose them, so the directory is read here.
 func (c *Client) Profiles() (map[string]string, error) {
+	m, err := c.meta()
+	if err != nil {
+		return nil, err
+	}
+	return m.Profiles, nil
+}
+
+type directoryMeta struct {
+	Profiles      map[string]string `json:"profiles"`
+	CAAIdentities []string          `json:"caaIdentities"`
+}
+
+// meta reads the directory's meta object.
+func (c *Client) meta() (directoryMeta, error) {
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: c.transport}
 	req, err := http.NewRequest(http.MethodGet, c.opts.Directory, nil)
 	if err != nil {
-		return nil, err
+		return directoryMeta{}, err
 	}
 	req.Header.Set("User-Agent", c.opts.UserAgent)
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, directoryError(c.opts.Directory, err)
+		return directoryMeta{}, directoryError(c.opts.Directory, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("acme directory %s: %s", c.opts.Directory, resp.Status)
+		return directoryMeta{}, fmt.Errorf("acme directory %s: %s", c.opts.Directory, resp.Status)
 	}
 	var dir struct {
-		Meta struct {
-			Profiles map[string]string `json:"profiles"`
-		} `json:"meta"`
+		Meta directoryMeta `json:"meta"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&dir); err != nil {
-		return nil, fmt.Errorf("acme directory %s: %w", c.opts.Directory, err)
+		return directoryMeta{}, fmt.Errorf("acme directory %s: %w", c.opts.Directory, err)
 	}
-	return dir.Meta.Profiles, nil
+	return dir.Meta, nil
 }
 
 // refusedNewOrder reports whether err is the CA's refusal of the new-order

@@ -156,6 +156,9 @@ func (a *Agent) Select(names []string) ([]config.Certificate, error) {
 }
 
 func (a *Agent) obtain(ctx context.Context, c config.Certificate, dryRun bool, in status.View, mayReuse bool) (*acme.Certificate, error) {
+	if err := a.preflightOrder(c); err != nil { // preflight.go: unwritable storage costs no order
+		return nil, err
+	}
 	var clients []*acme.Client
 	seen := map[string]bool{}
 	for _, ca := range a.cfg.ACME.CAs() {
@@ -173,6 +176,7 @@ func (a *Agent) obtain(ctx context.Context, c config.Certificate, dryRun bool, i
 		clients = append(clients, client)
 	}
 	req := Request(c)
+	req.CAA = caaCheck(c) // fallback CAs the names' CAA records forbid are skipped (preflight.go)
 	if c.ReuseKey && mayReuse && in.Facts != nil && in.Facts.KeyMatches && in.Facts.KeyType == c.KeyType && in.Live != nil {
 		key, err := os.ReadFile(in.Live.Key)
 		if err != nil {

@@ -133,8 +133,12 @@ certificate "v" {
 func TestInstallFailureSkipsHooks(t *testing.T) {
 	t.Parallel()
 	ca := testca.StartT(t, testca.Options{})
-	notADir := filepath.Join(t.TempDir(), "file")
-	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+	// The bundle's path is a directory: its parent is writable, so the
+	// pre-flight check lets the order through, and the copy then fails.
+	// (An install dir that cannot be written stops the order itself:
+	// TestPreflightBlocksOrder.)
+	notAFile := filepath.Join(t.TempDir(), "bundle.pem")
+	if err := os.Mkdir(notAFile, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	marker := filepath.Join(t.TempDir(), "hook-ran")
@@ -142,9 +146,9 @@ func TestInstallFailureSkipsHooks(t *testing.T) {
 certificate "i" {
   domains = ["install.example.test"]
   challenge "http" { listen = "127.0.0.1:%d" }
-  install { dir = %q }
+  install { haproxy_bundle = %q }
   hook "touch" { command = ["touch", %q] }
-}`, ca.HTTPPort, notADir, marker))
+}`, ca.HTTPPort, notAFile, marker))
 	r := pass(t, a, PassOptions{})[0]
 	if r.Action != status.Obtained || len(r.HookErrs) != 1 || !strings.Contains(r.HookErrs[0].Error(), "install") {
 		t.Fatalf("pass: %+v", r)

@@ -90,6 +90,7 @@ func init() {
 		{"status", "[--json] [NAME...]", "show each certificate's expiry, next renewal and last result; exit 0 ok, 1 warning, 2 critical", cmdStatus},
 		{"plan", "[NAME...]", "show what would be renewed, when, and why", cmdPlan},
 		{"validate", "", "check the configuration and print every problem with file:line:column", cmdValidate},
+		{"check", "[--resolver HOST:PORT]... [NAME...]", "pre-flight checks: writable storage, DNS, HTTP-01 reachability, CAA, DNS-01 zone and credentials, hooks; exit 0 ok, 1 warnings, 2 blocking", cmdCheck},
 		{"inspect", "[NAME...] | --cert FILE [--key FILE]", "show the facts of installed certificates or of any PEM files", cmdInspect},
 		{"revoke", "[--reason R] [--no-renew] NAME", "revoke the live certificate at the CA that issued it, then renew it", cmdRevoke},
 		{"import", importArgs, "write a configuration for certbot's lineages (default /etc/letsencrypt) and adopt their certificates", cmdImport},

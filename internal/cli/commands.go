@@ -380,6 +380,10 @@ func cmdPlan(_ context.Context, e *env, g *globals, args []string) int {
 		} else if c.ARI && in.State.ARI != nil && in.State.ARI.Error != "" {
 			fmt.Fprintf(tw, "\t\tCA window (ARI)\tunavailable: %s\n", oneLine(in.State.ARI.Error))
 		}
+		// The local pre-flight checks (renewer check runs the network ones too).
+		for _, f := range a.Preflight(c) {
+			fmt.Fprintf(tw, "\t\tpre-flight %s\t%s: %s; fix: %s\n", f.Level, f.Check, oneLine(f.Problem), f.Fix)
+		}
 	}
 	tw.Flush()
 	return ExitOK

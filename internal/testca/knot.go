@@ -29,6 +29,10 @@ type Knot struct {
 type KnotZone struct {
 	Name string // e.g. "example.test"
 	Key  string // TSIG key name
+	// Records are more zone-file lines, relative to the zone, e.g.
+	// "* A 127.0.0.1" or `@ CAA 0 issue "pebble.letsencrypt.org"`. Without
+	// them the zone holds its SOA, NS and 127.0.0.1 for the apex.
+	Records []string
 }
 
 // NeedKnot returns knotd's path. Without it the test is skipped, loudly,
@@ -85,6 +89,9 @@ func StartKnot(t testing.TB, zones ...KnotZone) *Knot {
 	for _, z := range zones {
 		zoneFile := filepath.Join(dir, z.Name+".zone")
 		soa := fmt.Sprintf("$ORIGIN %s.\n$TTL 5\n@ SOA ns1 hostmaster 1 3600 600 86400 5\n@ NS ns1\nns1 A 127.0.0.1\n@ A 127.0.0.1\n", z.Name)
+		for _, r := range z.Records {
+			soa += r + "\n"
+		}
 		if err := os.WriteFile(zoneFile, []byte(soa), 0o600); err != nil {
 			t.Fatal(err)
 		}

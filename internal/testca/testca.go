@@ -53,11 +53,16 @@ type Options struct {
 	// 3 s, orders 5 s, as in its shipped config) instead of the 1 s that
 	// keeps tests quick; benchmarks use it to see what a client does with them.
 	StockRetryAfter bool
+	// CAAIdentities (step-ca only) are listed in the directory's
+	// meta.caaIdentities.
+	CAAIdentities []string
 }
 
 // CA is a running Pebble with its challenge test server.
 type CA struct {
+	Kind       string // KindPebble or KindStepCA
 	Directory  string // ACME directory URL
+	API        string // step-ca's base URL (its /crl, /health); empty for Pebble
 	Management string // Pebble's management API base URL
 	CABundle   string // PEM file to trust for the Directory's TLS
 	HTTPPort   int    // port Pebble connects to for HTTP-01 validation
@@ -65,11 +70,14 @@ type CA struct {
 	DNSAddr    string // challtestsrv's DNS server (host:port)
 	ChallAPI   string // challtestsrv's management API base URL
 
-	client *http.Client
-	pebble *exec.Cmd
-	procs  []*exec.Cmd
-	waits  []chan error
-	once   sync.Once
+	client  *http.Client
+	pebble  *exec.Cmd                    // the CA's own process (Pebble or step-ca)
+	restart func() (*exec.Cmd, []string) // the CA process again, and its extra environment
+	dataDir string                       // step-ca's database, wiped by Forget
+	logw    io.Writer
+	procs   []*exec.Cmd
+	waits   []chan error
+	once    sync.Once
 }
 
 // Start builds (if needed) and starts both servers and waits until Pebble
@@ -158,6 +166,7 @@ func start(ctx context.Context, o Options, pebbleBin, challBin string, logw io.W
 	}
 
 	ca := &CA{
+		Kind:       KindPebble,
 		Directory:  fmt.Sprintf("https://127.0.0.1:%d/dir", acmePort),
 		Management: fmt.Sprintf("https://127.0.0.1:%d", mgmtPort),
 		CABundle:   certFile,
@@ -185,6 +194,12 @@ func start(ctx context.Context, o Options, pebbleBin, challBin string, logw io.W
 	}
 	pebble := exec.Command(pebbleBin, "-config", cfgFile, "-dnsserver", dnsServer)
 	pebble.Dir = o.Dir
+	ca.logw = logw
+	ca.restart = func() (*exec.Cmd, []string) {
+		c := exec.Command(pebbleBin, "-config", cfgFile, "-dnsserver", dnsServer)
+		c.Dir = o.Dir
+		return c, env
+	}
 	if err := ca.spawn(pebble, logw, env); err != nil {
 		ca.Stop()
 		return nil, err
@@ -257,6 +272,43 @@ func (c *CA) Stop() {
 	})
 }
 
+// Forget makes the CA forget every account, order and certificate, as a
+// CA that lost its database would, and waits until it answers again on the
+// same directory URL: Pebble (all in memory) is restarted; step-ca is
+// stopped, its database removed, and started again.
+func (c *CA) Forget(ctx context.Context) error {
+	i := -1
+	for j, p := range c.procs {
+		if p == c.pebble {
+			i = j
+		}
+	}
+	if i < 0 || c.restart == nil {
+		return errors.New("testca: no CA process to restart")
+	}
+	_ = c.pebble.Process.Signal(os.Interrupt)
+	select {
+	case <-c.waits[i]:
+	case <-time.After(5 * time.Second):
+		_ = c.pebble.Process.Kill()
+		<-c.waits[i]
+	}
+	if c.dataDir != "" {
+		if err := os.RemoveAll(c.dataDir); err != nil {
+			return fmt.Errorf("testca: %w", err)
+		}
+	}
+	cmd, env := c.restart()
+	if err := c.spawn(cmd, c.logw, env); err != nil {
+		return err
+	}
+	last := len(c.procs) - 1
+	c.procs[i], c.waits[i] = c.procs[last], c.waits[last]
+	c.procs, c.waits = c.procs[:last], c.waits[:last]
+	c.pebble = cmd
+	return c.waitReady(ctx, 60*time.Second)
+}
+
 // Responsive reports whether Pebble answers, within d, a request that reads
 // its store (the management API's certificate status of an unknown serial):
 // unlike its directory, that stalls when the store's lock does.
@@ -312,6 +364,16 @@ func (c *CA) Post(path string, body any) error {
 	return nil
 }
 
+// Get reads path from Pebble's management API (e.g.
+// "/cert-status-by-serial/SERIAL") or step-ca's API.
+func (c *CA) Get(path string) ([]byte, error) {
+	base := c.Management
+	if c.Kind == KindStepCA {
+		base = c.API
+	}
+	return c.get(base + path)
+}
+
 func (c *CA) get(url string) ([]byte, error) {
 	resp, err := c.client.Get(url)
 	if err != nil {
@@ -328,7 +390,15 @@ func (c *CA) get(url string) ([]byte, error) {
 // time) and returns the executable's path, so the process we start and stop
 // is the server itself and not a `go tool` wrapper.
 func toolPath(ctx context.Context, name string) (string, error) {
+	return toolPathEnv(ctx, name)
+}
+
+// toolPathEnv is toolPath with extra build environment (CGO_ENABLED=0).
+func toolPathEnv(ctx context.Context, name string, env ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "go", "tool", "-n", name)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if root, err := moduleRoot(); err == nil {
 		cmd.Dir = root
 	}

@@ -3,6 +3,8 @@ package testca
 import (
 	"bytes"
 	"context"
+	"os"
+	"os/exec"
 	"sync"
 	"testing"
 )
@@ -30,6 +32,50 @@ func StartT(t testing.TB, o Options) *CA {
 		}
 	})
 	return ca
+}
+
+// StartStepCAT starts a step-ca for one test, stopped by t.Cleanup (see
+// StartT). step-ca is a pinned tool dependency: this never skips.
+func StartStepCAT(t testing.TB, o Options) *CA {
+	t.Helper()
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	var buf syncBuffer
+	if o.Log == nil {
+		o.Log = &buf
+	}
+	ca, err := StartStepCA(context.Background(), o)
+	if err != nil {
+		t.Fatalf("start step-ca: %v\n%s", err, buf.String())
+	}
+	t.Cleanup(func() {
+		ca.Stop()
+		if t.Failed() && buf.Len() > 0 {
+			t.Logf("CA output:\n%s", buf.String())
+		}
+	})
+	return ca
+}
+
+// ReadOnlyDir is an empty directory nobody can write, not even root: a
+// read-only tmpfs when running as root (CI), else a directory without
+// write permission. Unmounted by t.Cleanup.
+func ReadOnlyDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if os.Geteuid() != 0 {
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
+		return dir
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a read-only tmpfs: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	return dir
 }
 
 type syncBuffer struct {
