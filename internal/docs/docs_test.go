@@ -451,12 +451,12 @@ func TestCommandsCheckerCatchesUndocumented(t *testing.T) {
 	spec := cliFlags(t)
 	page := read(t, cmdsPage)
 	spec.commands["renew"] = append(slices.Clone(spec.commands["renew"]), "frobnicate")
-	spec.commands["check"] = []string{"quiet"}
+	spec.commands["frob"] = []string{"quiet"}
 	spec.global = append(slices.Clone(spec.global), "color")
 	got := strings.Join(undocumentedCommands(spec, page), "\n")
 	for _, want := range []string{
 		cmdsPage + ": flag --frobnicate of renewer renew is not documented: add a row \"| `--frobnicate` | meaning |\" under \"## `renewer renew`\"",
-		cmdsPage + ": command check has no section: add \"## `renewer check`\"",
+		cmdsPage + ": command frob has no section: add \"## `renewer frob`\"",
 		cmdsPage + ": global flag --color is not documented",
 	} {
 		if !strings.Contains(got, want) {
