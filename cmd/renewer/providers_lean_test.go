@@ -18,13 +18,13 @@ import (
 // The lean build links four providers; others are refused by name.
 func TestLeanProvidersWired(t *testing.T) {
 	for _, name := range []string{"rfc2136", "acme-dns", "exec", "httpreq"} {
-		err := acme.CheckDNS(acme.DNSRequest{Provider: name})
+		err := acme.CheckDNS(acme.DNSRequest{Providers: dnsProviders, Provider: name})
 		var ce *acme.CredentialsError
 		if err == nil || !errors.As(err, &ce) {
 			t.Errorf("%s: %v, want a missing-credentials error", name, err)
 		}
 	}
-	err := acme.CheckDNS(acme.DNSRequest{Provider: "cloudflare"})
+	err := acme.CheckDNS(acme.DNSRequest{Providers: dnsProviders, Provider: "cloudflare"})
 	if err == nil || !strings.Contains(err.Error(), "not in this lean build") {
 		t.Errorf("cloudflare: %v, want refused by the lean build", err)
 	}
@@ -49,7 +49,7 @@ fleet {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
-	code := cli.Run(context.Background(), []string{"status", "--config", file}, &out, &errb)
+	code := cli.Run(context.Background(), wiring(), []string{"status", "--config", file}, &out, &errb)
 	if code == cli.ExitOK || !strings.Contains(errb.String(), file+":6: this build of renewer has no fleet mode") {
 		t.Errorf("status exit %d, stderr:\n%s", code, errb.String())
 	}

@@ -29,24 +29,14 @@ type DNSProvider interface {
 // as lego's providers/dns.NewDNSChallengeProviderByName does.
 type DNSProviderFunc func(name string) (DNSProvider, error)
 
-var (
-	dnsMu        sync.Mutex
-	dnsProviders DNSProviderFunc
-)
-
-// SetDNSProviders installs the constructor of DNS providers. The renewer
-// binary installs lego's whole registry (cmd/renewer/providers.go); tests
-// install the few providers they use, so their binaries stay small.
-func SetDNSProviders(f DNSProviderFunc) {
-	dnsMu.Lock()
-	defer dnsMu.Unlock()
-	dnsProviders = f
-}
-
 // DNSRequest is the dns-01 setting of one certificate.
 type DNSRequest struct {
-	Provider string            // lego provider name
-	Env      map[string]string // its variables, for this certificate only
+	// Providers builds a provider by name: the binary's wiring passes lego's
+	// whole registry, or a lean build's few (cmd/renewer); tests pass the
+	// few they use, so their binaries stay small. nil: none linked.
+	Providers DNSProviderFunc
+	Provider  string            // lego provider name
+	Env       map[string]string // its variables, for this certificate only
 	// Zero means the provider's own value, else lego's (60s, 2s).
 	PropagationTimeout time.Duration
 	PollingInterval    time.Duration
@@ -69,9 +59,7 @@ func CheckDNS(r DNSRequest) error {
 // only, and no other certificate's provider (built under the same lock)
 // ever sees them.
 func newDNSProvider(r DNSRequest) (*dnsProvider, error) {
-	dnsMu.Lock()
-	build := dnsProviders
-	dnsMu.Unlock()
+	build := r.Providers
 	meta, known := dnsmeta.Lookup(r.Provider)
 	if build == nil {
 		return nil, fmt.Errorf("dns provider %q: this program was built without DNS providers", r.Provider)

@@ -36,7 +36,7 @@ func TestObtainRFC2136Wildcard(t *testing.T) {
 	c := testClient(t, ca, nil)
 	cert, err := c.Obtain(context.Background(), Request{
 		Domains: []string{"*.example.test", "example.test"},
-		DNS: &DNSRequest{
+		DNS: &DNSRequest{Providers: testProviders, 
 			Provider: "rfc2136", Env: rfc2136Env(knot, "renewer-key"),
 			PollingInterval: 200 * time.Millisecond, PropagationTimeout: 30 * time.Second,
 			Resolvers: []string{knot.Addr},
@@ -74,7 +74,7 @@ func TestDNSCredentialsIsolatedRFC2136(t *testing.T) {
 	for _, z := range []string{"alpha", "beta"} {
 		reqs[z] = Request{
 			Domains: []string{"www." + z + ".test", z + ".test"},
-			DNS: &DNSRequest{
+			DNS: &DNSRequest{Providers: testProviders, 
 				Provider: "rfc2136", Env: rfc2136Env(knot, "key-"+z),
 				PollingInterval: 200 * time.Millisecond, PropagationTimeout: 30 * time.Second, Resolvers: []string{knot.Addr},
 			},
@@ -99,7 +99,7 @@ func TestDNSCredentialsIsolatedRFC2136(t *testing.T) {
 	}
 	// A key used on the other zone is refused: the test above would notice a leak.
 	wrong := reqs["alpha"]
-	wrong.DNS = &DNSRequest{Provider: "rfc2136", Env: rfc2136Env(knot, "key-beta"), PropagationTimeout: 5 * time.Second, Resolvers: []string{knot.Addr}}
+	wrong.DNS = &DNSRequest{Providers: testProviders, Provider: "rfc2136", Env: rfc2136Env(knot, "key-beta"), PropagationTimeout: 5 * time.Second, Resolvers: []string{knot.Addr}}
 	if _, err := c.Obtain(context.Background(), wrong); err == nil || !strings.Contains(err.Error(), "bad authentication") {
 		t.Errorf("update of alpha.test signed with beta's key: err = %v, want bad authentication", err)
 	}
@@ -116,7 +116,7 @@ func TestDNSCredentialsIsolatedConcurrentBuild(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			id := fmt.Sprintf("cert%02d", i)
-			p, err := newDNSProvider(DNSRequest{Provider: "exec", Env: map[string]string{
+			p, err := newDNSProvider(DNSRequest{Providers: testProviders, Provider: "exec", Env: map[string]string{
 				"EXEC_PATH": execScript(t, "none", id, log), "EXEC_SEQUENCE_INTERVAL": "1",
 			}})
 			if err == nil {
@@ -157,7 +157,7 @@ func TestObtainExec(t *testing.T) {
 	log := t.TempDir() + "/exec.log"
 	cert, err := c.Obtain(context.Background(), Request{
 		Domains: []string{"*.exec.example.test", "exec.example.test"},
-		DNS: &DNSRequest{
+		DNS: &DNSRequest{Providers: testProviders, 
 			Provider: "exec",
 			Env:      map[string]string{"EXEC_PATH": execScript(t, ca.ChallAPI, "exec", log), "EXEC_SEQUENCE_INTERVAL": "1"},
 			// challtestsrv answers TXT queries but not SOA: check at it directly.
@@ -187,7 +187,7 @@ func TestDNSMissingCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Obtain(context.Background(), Request{Domains: []string{"x.example.test"}, DNS: &DNSRequest{Provider: "rfc2136", Env: map[string]string{"DNSUPDATE_TSIG_KEY": "k"}}})
+	_, err = c.Obtain(context.Background(), Request{Domains: []string{"x.example.test"}, DNS: &DNSRequest{Providers: testProviders, Provider: "rfc2136", Env: map[string]string{"DNSUPDATE_TSIG_KEY": "k"}}})
 	var ce *CredentialsError
 	if !errors.As(err, &ce) {
 		t.Fatalf("err = %v, want *CredentialsError", err)
@@ -200,7 +200,7 @@ func TestDNSMissingCredentials(t *testing.T) {
 	if n := hits.Load(); n != 0 {
 		t.Errorf("%d requests reached the CA", n)
 	}
-	if err := CheckDNS(DNSRequest{Provider: "exec"}); err == nil || !strings.Contains(err.Error(), "EXEC_PATH") {
+	if err := CheckDNS(DNSRequest{Providers: testProviders, Provider: "exec"}); err == nil || !strings.Contains(err.Error(), "EXEC_PATH") {
 		t.Errorf("CheckDNS(exec without EXEC_PATH) = %v", err)
 	}
 }
@@ -214,7 +214,7 @@ func TestDNSPropagationTimeout(t *testing.T) {
 	start := time.Now()
 	_, err := c.Obtain(context.Background(), Request{
 		Domains: []string{"never.example.test"},
-		DNS: &DNSRequest{
+		DNS: &DNSRequest{Providers: testProviders, 
 			Provider: "exec", Env: map[string]string{"EXEC_PATH": execScript(t, "none", "never", t.TempDir()+"/log")},
 			Resolvers: []string{ca.DNSAddr}, PollingInterval: 300 * time.Millisecond, PropagationTimeout: 2 * time.Second,
 		},

@@ -13,26 +13,24 @@ import (
 	"github.com/go-acme/lego/v4/providers/dns/rfc2136"
 )
 
-// The tests install the two DNS providers they use, not lego's whole
+// The tests link the two DNS providers they use, not lego's whole
 // registry (the renewer binary does that), so this test binary stays small.
-func init() {
-	SetDNSProviders(func(name string) (DNSProvider, error) {
-		switch name {
-		case "rfc2136", "dnsupdate":
-			p, err := rfc2136.NewDNSProvider()
-			if err != nil {
-				return nil, err
-			}
-			return p, nil
-		case "exec":
-			p, err := exec.NewDNSProvider()
-			if err != nil {
-				return nil, err
-			}
-			return p, nil
+var testProviders DNSProviderFunc = func(name string) (DNSProvider, error) {
+	switch name {
+	case "rfc2136", "dnsupdate":
+		p, err := rfc2136.NewDNSProvider()
+		if err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("provider %q not linked into the acme tests", name)
-	})
+		return p, nil
+	case "exec":
+		p, err := exec.NewDNSProvider()
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	return nil, fmt.Errorf("provider %q not linked into the acme tests", name)
 }
 
 // TestMain doubles as the program lego's exec provider runs: with

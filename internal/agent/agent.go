@@ -39,7 +39,8 @@ type Agent struct {
 	fleet       store.Shared // nil: a single node (fleet.go)
 	closeFleet  bool
 
-	issuerCA Issuer // legoIssuer unless Options.Issuer
+	issuerCA     Issuer // legoIssuer unless Options.Issuer
+	dnsProviders acme.DNSProviderFunc
 
 	mu      sync.Mutex
 	clients map[string]*acme.Client // by directory URL
@@ -65,6 +66,10 @@ type Options struct {
 	// Issuer obtains certificates and renewal windows; nil: the agent's
 	// own, through internal/acme (issuer.go).
 	Issuer Issuer
+
+	// DNSProviders builds DNS providers by name for the dns challenge: the
+	// binary passes what it links (cmd/renewer, by build tag); nil: none.
+	DNSProviders acme.DNSProviderFunc
 
 	// Fleet, when set, is the storage this node shares with the other
 	// nodes of a fleet (internal/fleet); nil for a single node.
@@ -101,7 +106,7 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 		unsaved:   map[string]store.State{},
 		fleet:     o.Fleet, closeFleet: o.CloseFleet,
 	}
-	a.issuerCA = o.Issuer
+	a.issuerCA, a.dnsProviders = o.Issuer, o.DNSProviders
 	if a.issuerCA == nil {
 		a.issuerCA = legoIssuer{a}
 	}
@@ -175,7 +180,7 @@ func (a *Agent) obtain(ctx context.Context, c config.Certificate, dryRun bool, i
 		}
 		clients = append(clients, client)
 	}
-	req := Request(c)
+	req := Request(c, a.dnsProviders)
 	req.CAA = caaCheck(c) // fallback CAs the names' CAA records forbid are skipped (preflight.go)
 	if c.ReuseKey && mayReuse && in.Facts != nil && in.Facts.KeyMatches && in.Facts.KeyType == c.KeyType && in.Live != nil {
 		key, err := os.ReadFile(in.Live.Key)
@@ -193,26 +198,27 @@ func (a *Agent) obtain(ctx context.Context, c config.Certificate, dryRun bool, i
 	return acme.ObtainFrom(ctx, a.log.With("cert", c.Name), clients, req)
 }
 
-// Request is the ACME request of certificate c (without a key to reuse).
-func Request(c config.Certificate) acme.Request {
+// Request is the ACME request of certificate c (without a key to reuse);
+// providers builds its DNS provider, for the dns challenge.
+func Request(c config.Certificate, providers acme.DNSProviderFunc) acme.Request {
 	req := acme.Request{Domains: c.Domains, KeyType: c.KeyType, Profile: c.Profile}
 	switch c.Challenge.Type {
 	case config.ChallengeTLSALPN:
 		req.TLSListen = c.Challenge.Listen
 	case config.ChallengeDNS:
-		req.DNS = dnsRequest(c.Challenge.DNS)
+		req.DNS = dnsRequest(c.Challenge.DNS, providers)
 	default:
 		req.Listen, req.Webroot = c.Challenge.Listen, c.Challenge.Webroot
 	}
 	return req
 }
 
-func dnsRequest(d *config.DNS) *acme.DNSRequest {
+func dnsRequest(d *config.DNS, providers acme.DNSProviderFunc) *acme.DNSRequest {
 	if d == nil {
-		return &acme.DNSRequest{}
+		return &acme.DNSRequest{Providers: providers}
 	}
 	return &acme.DNSRequest{
-		Provider: d.Provider, Env: d.Env, Resolvers: d.Resolvers,
+		Providers: providers, Provider: d.Provider, Env: d.Env, Resolvers: d.Resolvers,
 		PropagationTimeout: d.PropagationTimeout, PollingInterval: d.PollingInterval,
 	}
 }
@@ -220,14 +226,15 @@ func dnsRequest(d *config.DNS) *acme.DNSRequest {
 // CheckCredentials builds the DNS provider of every certificate that uses
 // the dns challenge, contacting no CA, and returns one error per
 // certificate whose provider cannot be built (unknown, missing credentials),
-// each starting with file:line:col of its challenge block.
-func CheckCredentials(cfg *config.Config) []error {
+// each starting with file:line:col of its challenge block. providers is
+// what the binary links (Options.DNSProviders).
+func CheckCredentials(cfg *config.Config, providers acme.DNSProviderFunc) []error {
 	var errs []error
 	for _, c := range cfg.Certificates {
 		if c.Challenge.Type != config.ChallengeDNS || c.Challenge.DNS == nil {
 			continue
 		}
-		if err := acme.CheckDNS(*dnsRequest(c.Challenge.DNS)); err != nil {
+		if err := acme.CheckDNS(*dnsRequest(c.Challenge.DNS, providers)); err != nil {
 			r := c.Challenge.DNS.Range
 			errs = append(errs, fmt.Errorf("%s:%d:%d: certificate %q: %w", r.Filename, r.Start.Line, r.Start.Column, c.Name, err))
 		}

@@ -41,7 +41,8 @@ acme {
 		t.Fatalf("config: %v\n%s", err, src)
 	}
 	a, err := New(cfg, Options{
-		Log: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		DNSProviders: testProviders,
+		Log:          slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -20,17 +20,16 @@ import (
 	"github.com/renewer/renewer/internal/testca"
 )
 
-func init() {
-	acme.SetDNSProviders(func(name string) (acme.DNSProvider, error) {
-		if name != "rfc2136" {
-			return nil, fmt.Errorf("provider %q not linked into the agent tests", name)
-		}
-		p, err := rfc2136.NewDNSProvider()
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
-	})
+// testProviders is the one DNS provider the agent tests link.
+func testProviders(name string) (acme.DNSProvider, error) {
+	if name != "rfc2136" {
+		return nil, fmt.Errorf("provider %q not linked into the agent tests", name)
+	}
+	p, err := rfc2136.NewDNSProvider()
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // setupHCL writes src as renewer.hcl in dir and opens an agent on it.
@@ -44,7 +43,7 @@ func setupHCL(t *testing.T, dir, src string) (*Agent, *config.Config) {
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, src)
 	}
-	a, err := New(cfg, Options{Log: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	a, err := New(cfg, Options{Log: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug})), DNSProviders: testProviders})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +190,7 @@ certificate "bad" {
     provider = "rfc2136"
   }
 }`)
-	errs := CheckCredentials(cfg)
+	errs := CheckCredentials(cfg, testProviders)
 	if len(errs) != 1 {
 		t.Fatalf("errors = %v, want one", errs)
 	}

@@ -67,7 +67,7 @@ acme {
 		t.Fatalf("config: %v\n%s", err, src)
 	}
 	logs := &syncLog{t: t}
-	a, err := New(cfg, Options{Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	a, err := New(cfg, Options{Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), DNSProviders: testProviders})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,10 @@ type Issuer interface {
 	RenewalInfo(ctx context.Context, ca config.CA, leaf *x509.Certificate) (*acme.RenewalInfo, error)
 }
 
+// DNSProviderFunc builds a DNS provider by name (Options.DNSProviders):
+// the binary's wiring passes what it links.
+type DNSProviderFunc = acme.DNSProviderFunc
+
 // legoIssuer is the agent's own Issuer.
 type legoIssuer struct{ a *Agent }
 

@@ -11,14 +11,18 @@ import (
 	"github.com/renewer/renewer/internal/preflight"
 )
 
-// CheckCredential builds c's DNS provider (dns challenge only), contacting
-// no CA: an error names what is missing. See CheckCredentials.
-func CheckCredential(c config.Certificate) error {
+// CheckCredential builds c's DNS provider (dns challenge only) with
+// providers, contacting no CA: an error names what is missing. See
+// CheckCredentials.
+func CheckCredential(c config.Certificate, providers acme.DNSProviderFunc) error {
 	if c.Challenge.Type != config.ChallengeDNS || c.Challenge.DNS == nil {
 		return nil
 	}
-	return acme.CheckDNS(*dnsRequest(c.Challenge.DNS))
+	return acme.CheckDNS(*dnsRequest(c.Challenge.DNS, providers))
 }
+
+// checkCredential is CheckCredential with the agent's providers.
+func (a *Agent) checkCredential(c config.Certificate) error { return CheckCredential(c, a.dnsProviders) }
 
 // caaCheck says why the CAA records of c's names forbid a CA with these
 // CAA identities, or nil. Names are looked up through the dns challenge's
@@ -67,7 +71,7 @@ func (e *PreflightError) Error() string {
 // credentials present. They are what `renewer check` reports without the
 // network; plan shows them too.
 func (a *Agent) Preflight(c config.Certificate) []preflight.Finding {
-	return append(preflight.Storage(a.cfg.Storage.Path), preflight.Local(c, preflight.Options{Credentials: CheckCredential})...)
+	return append(preflight.Storage(a.cfg.Storage.Path), preflight.Local(c, preflight.Options{Credentials: a.checkCredential})...)
 }
 
 // preflightOrder runs the local checks of c before an order: warnings are
@@ -75,7 +79,7 @@ func (a *Agent) Preflight(c config.Certificate) []preflight.Finding {
 // written) stops the order before the CA is asked. The storage itself was
 // checked just before, through the store (checkWritable).
 func (a *Agent) preflightOrder(c config.Certificate) error {
-	fs := preflight.Local(c, preflight.Options{Credentials: CheckCredential})
+	fs := preflight.Local(c, preflight.Options{Credentials: a.checkCredential})
 	var blocking []preflight.Finding
 	for _, f := range fs {
 		if f.Level == preflight.Blocking {

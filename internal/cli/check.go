@@ -52,7 +52,7 @@ func cmdCheck(ctx context.Context, e *env, g *globals, args []string) int {
 				Fix:     "check the directory URL, the network and ca_bundle"})
 		}
 	}
-	o := preflight.Options{Resolvers: resolvers, HTTPPort: *httpPort, CAs: cas, Credentials: agent.CheckCredential}
+	o := preflight.Options{Resolvers: resolvers, HTTPPort: *httpPort, CAs: cas, Credentials: func(c config.Certificate) error { return agent.CheckCredential(c, e.deps.DNSProviders) }}
 	for _, c := range certs {
 		findings = append(findings, preflight.Certificate(ctx, c, o)...)
 	}

@@ -47,6 +47,16 @@ func version() string {
 type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	deps           Deps
+}
+
+// Deps are what the binary wires in, chosen by build tag (cmd/renewer):
+// the DNS providers it links and how a fleet block is opened. A zero Deps
+// has neither: a dns challenge or a fleet block then fails with a message
+// that says so.
+type Deps struct {
+	DNSProviders agent.DNSProviderFunc
+	Fleet        FleetOpener // nil: no fleet mode (the lean build)
 }
 
 // globals are the flags every command takes.
@@ -98,9 +108,10 @@ func init() {
 	}
 }
 
-// Run is the whole program: it returns the exit code.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return run(ctx, &env{stdout: stdout, stderr: stderr, getenv: os.Getenv}, args)
+// Run is the whole program, with the dependencies the binary wires in: it
+// returns the exit code.
+func Run(ctx context.Context, deps Deps, args []string, stdout, stderr io.Writer) int {
+	return run(ctx, &env{stdout: stdout, stderr: stderr, getenv: os.Getenv, deps: deps}, args)
 }
 
 func run(ctx context.Context, e *env, args []string) int {
@@ -211,9 +222,9 @@ func newAgent(e *env, g *globals) (*agent.Agent, *config.Config, int) {
 	if !ok {
 		return nil, nil, ExitUsage
 	}
-	o := agent.Options{Log: log, Version: version(), CloseFleet: true}
+	o := agent.Options{Log: log, Version: version(), CloseFleet: true, DNSProviders: e.deps.DNSProviders}
 	if cfg.Fleet != nil {
-		b, err := openFleetBlock(cfg.Fleet, log)
+		b, err := openFleetBlock(e.deps.Fleet, cfg.Fleet, log)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "renewer: fleet mode: %v\n", err)
 			return nil, nil, ExitFailure
@@ -275,7 +286,7 @@ func cmdValidate(_ context.Context, e *env, g *globals, args []string) int {
 	// DNS providers are built (no CA is contacted): missing credentials show
 	// now. The file is valid; a renewal with it would fail (exit 1, as
 	// `renew` would).
-	if errs := agent.CheckCredentials(cfg); len(errs) > 0 {
+	if errs := agent.CheckCredentials(cfg, e.deps.DNSProviders); len(errs) > 0 {
 		for _, err := range errs {
 			fmt.Fprintln(e.stderr, err)
 		}

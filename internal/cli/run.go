@@ -82,10 +82,10 @@ func cmdRun(ctx context.Context, e *env, g *globals, args []string) int {
 		}()
 	}
 
-	opts := agent.Options{Log: log, Version: version()}
+	opts := agent.Options{Log: log, Version: version(), DNSProviders: e.deps.DNSProviders}
 	if cfg.Fleet != nil {
 		// A reload keeps this connection: a changed fleet block needs a restart.
-		b, err := openFleetBlock(cfg.Fleet, log)
+		b, err := openFleetBlock(e.deps.Fleet, cfg.Fleet, log)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "renewer run: fleet mode: %v\n", err)
 			return ExitFailure

@@ -352,7 +352,7 @@ func flagNames(usage string) []string {
 
 func runCLI(args ...string) (int, string) {
 	var out bytes.Buffer
-	code := cli.Run(context.Background(), args, &out, &out)
+	code := cli.Run(context.Background(), cli.Deps{}, args, &out, &out)
 	return code, out.String()
 }
 

@@ -11,21 +11,22 @@ import (
 	"github.com/go-acme/lego/v4/providers/dns/rfc2136"
 
 	"github.com/renewer/renewer/internal/acme"
+	"github.com/renewer/renewer/internal/cli"
 	"github.com/renewer/renewer/internal/testca"
 )
 
-func init() {
-	acme.SetDNSProviders(func(name string) (acme.DNSProvider, error) {
-		if name != "rfc2136" {
-			return nil, fmt.Errorf("provider %q not linked into the e2e tests", name)
-		}
-		p, err := rfc2136.NewDNSProvider()
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
-	})
-}
+// deps is what the e2e tests wire into renewer: the one DNS provider they
+// use, and no fleet mode.
+var deps = cli.Deps{DNSProviders: func(name string) (acme.DNSProvider, error) {
+	if name != "rfc2136" {
+		return nil, fmt.Errorf("provider %q not linked into the e2e tests", name)
+	}
+	p, err := rfc2136.NewDNSProvider()
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}}
 
 // `renewer check` against real servers: Knot serving A, AAAA and CAA
 // records, nginx serving one webroot (and not another), step-ca (and a

@@ -74,7 +74,7 @@ func write(t *testing.T, path, content string) {
 func renewer(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code = cli.Run(context.Background(), args, &out, &errOut)
+	code = cli.Run(context.Background(), deps, args, &out, &errOut)
 	t.Logf("$ renewer %s  (exit %d)\n%s%s", strings.Join(args, " "), code, out.String(), errOut.String())
 	return code, out.String(), errOut.String()
 }

@@ -202,7 +202,7 @@ fleet {
 }
 `, 0o600)
 	var out, errb bytes.Buffer
-	code := cli.Run(context.Background(), []string{"run", "--config", file}, &out, &errb)
+	code := cli.Run(context.Background(), deps, []string{"run", "--config", file}, &out, &errb)
 	msg := errb.String()
 	if code != cli.ExitFailure || !strings.Contains(msg, file+":3: fleet key:") || !strings.Contains(msg, "fleet.key") {
 		t.Fatalf("run without the fleet key: exit %d\n%s%s", code, out.String(), msg)
@@ -237,7 +237,7 @@ certificate "b" {
 `, freePort(t)), 0o600)
 	var out, errb bytes.Buffer
 	start := time.Now()
-	code := cli.Run(context.Background(), []string{"status", "--json", "--config", file}, &out, &errb)
+	code := cli.Run(context.Background(), deps, []string{"status", "--json", "--config", file}, &out, &errb)
 	var rep cli.StatusReport
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || len(rep.Certificates) != 2 {
 		t.Fatalf("status --json (exit %d): %v\n%s%s", code, err, out.String(), errb.String())

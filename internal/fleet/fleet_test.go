@@ -84,7 +84,7 @@ func TestFleetOneRenewalEveryNodeApplies(t *testing.T) {
 
 	// Status on any node shows every node's serial.
 	var out, errb bytes.Buffer
-	code := cli.Run(context.Background(), []string{"status", "--json", "--config", nodes[2].file}, &out, &errb)
+	code := cli.Run(context.Background(), deps, []string{"status", "--json", "--config", nodes[2].file}, &out, &errb)
 	var rep cli.StatusReport
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || len(rep.Certificates) != 1 {
 		t.Fatalf("status --json (exit %d): %v\n%s\n%s", code, err, out.String(), errb.String())
@@ -99,7 +99,7 @@ func TestFleetOneRenewalEveryNodeApplies(t *testing.T) {
 		}
 	}
 	out.Reset()
-	cli.Run(context.Background(), []string{"status", "--config", nodes[0].file}, &out, &errb)
+	cli.Run(context.Background(), deps, []string{"status", "--config", nodes[0].file}, &out, &errb)
 	if !strings.Contains(out.String(), "FLEET (this node: edge-0)") || strings.Count(out.String(), second.Serial) < 3 {
 		t.Errorf("status table:\n%s", out.String())
 	}

@@ -7,4 +7,4 @@ import (
 
 // The tests that run commands through cli.Run open fleets as the binary
 // does (cmd/renewer/fleet.go).
-func init() { cli.SetFleet(fleet.Opener) }
+var deps = cli.Deps{Fleet: fleet.Opener}
