@@ -36,7 +36,7 @@ func TestObtainRFC2136Wildcard(t *testing.T) {
 	c := testClient(t, ca, nil)
 	cert, err := c.Obtain(context.Background(), Request{
 		Domains: []string{"*.example.test", "example.test"},
-		DNS: &DNSRequest{Providers: testProviders, 
+		DNS: &DNSRequest{Providers: testProviders,
 			Provider: "rfc2136", Env: rfc2136Env(knot, "renewer-key"),
 			PollingInterval: 200 * time.Millisecond, PropagationTimeout: 30 * time.Second,
 			Resolvers: []string{knot.Addr},
@@ -74,7 +74,7 @@ func TestDNSCredentialsIsolatedRFC2136(t *testing.T) {
 	for _, z := range []string{"alpha", "beta"} {
 		reqs[z] = Request{
 			Domains: []string{"www." + z + ".test", z + ".test"},
-			DNS: &DNSRequest{Providers: testProviders, 
+			DNS: &DNSRequest{Providers: testProviders,
 				Provider: "rfc2136", Env: rfc2136Env(knot, "key-"+z),
 				PollingInterval: 200 * time.Millisecond, PropagationTimeout: 30 * time.Second, Resolvers: []string{knot.Addr},
 			},
@@ -157,7 +157,7 @@ func TestObtainExec(t *testing.T) {
 	log := t.TempDir() + "/exec.log"
 	cert, err := c.Obtain(context.Background(), Request{
 		Domains: []string{"*.exec.example.test", "exec.example.test"},
-		DNS: &DNSRequest{Providers: testProviders, 
+		DNS: &DNSRequest{Providers: testProviders,
 			Provider: "exec",
 			Env:      map[string]string{"EXEC_PATH": execScript(t, ca.ChallAPI, "exec", log), "EXEC_SEQUENCE_INTERVAL": "1"},
 			// challtestsrv answers TXT queries but not SOA: check at it directly.
@@ -214,7 +214,7 @@ func TestDNSPropagationTimeout(t *testing.T) {
 	start := time.Now()
 	_, err := c.Obtain(context.Background(), Request{
 		Domains: []string{"never.example.test"},
-		DNS: &DNSRequest{Providers: testProviders, 
+		DNS: &DNSRequest{Providers: testProviders,
 			Provider: "exec", Env: map[string]string{"EXEC_PATH": execScript(t, "none", "never", t.TempDir()+"/log")},
 			Resolvers: []string{ca.DNSAddr}, PollingInterval: 300 * time.Millisecond, PropagationTimeout: 2 * time.Second,
 		},

@@ -22,7 +22,9 @@ func CheckCredential(c config.Certificate, providers acme.DNSProviderFunc) error
 }
 
 // checkCredential is CheckCredential with the agent's providers.
-func (a *Agent) checkCredential(c config.Certificate) error { return CheckCredential(c, a.dnsProviders) }
+func (a *Agent) checkCredential(c config.Certificate) error {
+	return CheckCredential(c, a.dnsProviders)
+}
 
 // caaCheck says why the CAA records of c's names forbid a CA with these
 // CAA identities, or nil. Names are looked up through the dns challenge's
