@@ -87,7 +87,7 @@ certificate "www" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(cfg, Options{Log: slog.New(slog.NewTextHandler(logs, nil))})
+	a, err := New(cfg, Options{Log: slog.New(slog.NewTextHandler(logs, nil)), DNSProviders: testProviders})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,13 +122,8 @@ func (a *Agent) applyShared(ctx context.Context, c config.Certificate, p *store.
 		res.Action = status.Skipped
 		return res, nil
 	}
-	res, d := a.installShared(log, c, in, p, res)
-	if d == nil {
-		unlock()
-	} else {
-		d.unlock = unlock
-	}
-	return res, d
+	defer unlock()
+	return a.installShared(log, c, in, p, res)
 }
 
 // installShared installs the fleet's version p as a local renewal would,
@@ -146,7 +141,7 @@ func (a *Agent) installShared(log *slog.Logger, c config.Certificate, in status.
 		log.Error("could not save state", "err", err)
 		res.StoreErr = errors.Join(res.StoreErr, fmt.Errorf("save state: %w", err))
 	}
-	return res, &toDeploy{item: deploy.Item{Cert: c, Version: v, Facts: facts}, state: st}
+	return res, &toDeploy{item: deploy.Item{Cert: c, Version: v, Facts: facts}}
 }
 
 // publish shares a newly obtained bundle with the fleet, fenced by claim.

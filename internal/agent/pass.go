@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,13 +33,12 @@ type PassOptions struct {
 }
 
 // toDeploy is a live certificate whose deploy the pass's deploy stage does,
-// after every certificate of the pass is installed. The certificate's lock
-// is held until then.
+// after every certificate of the pass is installed.
 type toDeploy struct {
 	idx     int // in the pass's results
 	item    deploy.Item
-	state   store.State // to record the deploy's outcome in
-	retried bool        // a deploy redone without a new certificate
+	retried bool // a deploy redone without a new certificate
+	state   store.State
 	unlock  func()
 }
 
@@ -175,8 +175,12 @@ func (a *Agent) settle(in status.View) status.View {
 }
 
 // deployStage deploys every certificate the pass installed or whose
-// deploy was pending, records each outcome and releases its lock.
+// deploy was pending, and records each outcome. It holds the locks of its
+// certificates, taken in name order (a worker holds one lock at a time and
+// releases it before the stage, so two processes never wait on each other),
+// and skips a certificate that another process renewed or deployed since.
 func (a *Agent) deployStage(ctx context.Context, ds []toDeploy, results []status.Result) {
+	ds = a.lockForDeploy(ctx, ds, results)
 	if len(ds) == 0 {
 		return
 	}
@@ -204,6 +208,37 @@ func (a *Agent) deployStage(ctx context.Context, ds []toDeploy, results []status
 		}
 		d.unlock()
 	}
+}
+
+// lockForDeploy takes the lock of each certificate of ds, in name order,
+// and returns those still to deploy, each with its state read under the
+// lock. A certificate whose live version changed meanwhile, or that is
+// applied already, is left out (unlocked).
+func (a *Agent) lockForDeploy(ctx context.Context, ds []toDeploy, results []status.Result) []toDeploy {
+	slices.SortFunc(ds, func(x, y toDeploy) int { return strings.Compare(x.item.Cert.Name, y.item.Cert.Name) })
+	var out []toDeploy
+	for _, d := range ds {
+		c, res := d.item.Cert, &results[d.idx]
+		unlock, err := a.store.Lock(ctx, c.Name)
+		if err != nil {
+			res.HookErrs = append(res.HookErrs, fmt.Errorf("lock before the deploy: %w", err))
+			continue
+		}
+		in := a.Inspect(c)
+		switch {
+		case in.Facts == nil || in.Facts.Serial != d.item.Facts.Serial:
+			a.log.Info("another process installed a newer version meanwhile; it deploys that one", "cert", c.Name)
+			unlock()
+			continue
+		case in.Applied:
+			unlock()
+			continue
+		}
+		d.state, d.unlock = in.State, unlock
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(x, y toDeploy) int { return x.idx - y.idx }) // config order
+	return out
 }
 
 // retryAt is the backoff schedule of a certificate expiring at notAfter
@@ -238,13 +273,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first status
 		res.Action, res.Err = status.Failed, fmt.Errorf("lock: %w", err)
 		return res, nil
 	}
-	defer func() {
-		if d == nil {
-			unlock()
-		} else {
-			d.unlock = unlock
-		}
-	}()
+	defer unlock()       // released before the deploy stage, which takes it again (lockForDeploy)
 	a.cleanStale(log, c) // leftovers of a killed run (stale.go)
 	in := a.Inspect(c)
 	res.Decision = in.Decision
@@ -261,7 +290,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first status
 				log.Warn("install copy does not hold the live certificate; writing it again", "file", t.Path, "err", t.Err)
 			}
 			res.Action, res.Serial, res.NotAfter, res.Version = status.Applied, in.Facts.Serial, in.Facts.NotAfter, in.Live.ID
-			return res, &toDeploy{item: deploy.Item{Cert: c, Version: in.Live, Facts: in.Facts}, state: in.State, retried: true}
+			return res, &toDeploy{item: deploy.Item{Cert: c, Version: in.Live, Facts: in.Facts}, retried: true}
 		}
 		res.Action = status.Skipped
 		return res, nil
@@ -342,7 +371,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first status
 		log.Error("could not save state", "err", err)
 		res.StoreErr = errors.Join(res.StoreErr, fmt.Errorf("save state: %w", err))
 	}
-	return res, &toDeploy{item: deploy.Item{Cert: c, Version: v, Facts: facts}, state: st}
+	return res, &toDeploy{item: deploy.Item{Cert: c, Version: v, Facts: facts}}
 }
 
 // installBundle installs b as c's new live version and reads it back. A
