@@ -210,11 +210,20 @@ func logPass(log *slog.Logger, results []Result) {
 	}
 }
 
+// summary is the STATUS line's count of a pass. A certificate whose deploy
+// failed (install copies, hooks, verification) or whose outcome could not be
+// stored is not OK even when it was renewed: it counts as "not deployed", so
+// `systemctl status` never shows a clean pass while a server keeps the old
+// certificate.
 func summary(results []Result) string {
 	n := map[Action]int{}
+	undeployed := 0
 	for _, r := range results {
 		n[r.Action]++
+		if r.Action != Failed && r.Action != Waiting && !r.OK() {
+			undeployed++
+		}
 	}
-	return fmt.Sprintf("%d certificates: %d renewed, %d failed, %d backing off", len(results),
-		n[Renewed]+n[Obtained], n[Failed], n[Waiting])
+	return fmt.Sprintf("%d certificates: %d renewed, %d failed, %d not deployed, %d backing off", len(results),
+		n[Renewed]+n[Obtained], n[Failed], undeployed, n[Waiting])
 }
