@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/gocty"
@@ -29,30 +29,89 @@ const (
 	DefaultHookTimeout  = 60 * time.Second
 )
 
-// Load reads path and returns the validated config, or *Errors listing every
-// problem of the file. A file that cannot be read gives a plain wrapped error.
+// Load reads path, then every *.hcl file of the conf.d directory beside it
+// (ConfDFiles), and returns the validated config, or *Errors listing every
+// problem of every file. A file or a conf.d directory that cannot be read
+// gives a plain wrapped error; a missing conf.d is fine.
 func Load(path string) (*Config, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(path, src)
+	confd, err := ConfDFiles(path)
+	if err != nil {
+		return nil, err
+	}
+	return load(path, src, confd)
 }
 
-// Parse is Load on bytes already read; relative paths in the file are
-// relative to filepath.Dir(filename).
+// ConfDFiles lists the files of the conf.d directory beside the config file
+// path that Load reads after it: those whose name ends in ".hcl" and does
+// not start with a dot (editor backups such as site.hcl~ or .#site.hcl,
+// and package leftovers such as site.hcl.dpkg-dist, are skipped), in byte
+// order of their names. A missing directory lists nothing; one that cannot
+// be read is an error.
+func ConfDFiles(path string) ([]string, error) {
+	dir := filepath.Join(filepath.Dir(path), "conf.d")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config directory: %w", err)
+	}
+	var files []string
+	for _, e := range entries {
+		if n := e.Name(); strings.HasSuffix(n, ".hcl") && !strings.HasPrefix(n, ".") {
+			files = append(files, filepath.Join(dir, n))
+		}
+	}
+	return files, nil
+}
+
+// Parse is Load on bytes already read, without conf.d; relative paths in
+// the file are relative to filepath.Dir(filename).
 func Parse(filename string, src []byte) (*Config, error) {
-	p := hclparse.NewParser()
-	f, diags := p.ParseHCL(src, filename)
+	return load(filename, src, nil)
+}
+
+// load decodes the main file, then reads, parses and decodes each conf.d
+// file in turn. Only the typed result is kept of a file: its syntax tree is
+// let go before the next file is read (unless it has problems, for the
+// snippets of Errors.WriteText), so many files cost no more memory at once
+// than the largest of them.
+func load(filename string, src []byte, confd []string) (*Config, error) {
+	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
-		return nil, newErrors(diags, p.Files())
+		return nil, newErrors(diags, map[string]*hcl.File{filename: f}, []string{filename})
 	}
 	dir := filepath.Dir(filename)
-	d := &decoder{dir: dir, ctx: evalContext(dir)}
+	d := &decoder{dir: dir, ctx: evalContext(dir), certNames: map[string]hcl.Range{}, watchNames: map[string]hcl.Range{}}
+	bad := map[string]*hcl.File{} // the files with problems
 	cfg := d.config(filename, f.Body)
-	if d.diags.HasErrors() {
-		return nil, newErrors(d.diags, p.Files())
+	if len(d.diags) > 0 {
+		bad[filename] = f
 	}
+	for _, name := range confd {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		n := len(d.diags)
+		f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+		d.diags = append(d.diags, diags...)
+		if !diags.HasErrors() {
+			d.confD(cfg, filename, f.Body)
+		}
+		if len(d.diags) > n {
+			bad[name] = f
+		}
+		cfg.ConfD = append(cfg.ConfD, name)
+	}
+	if d.diags.HasErrors() {
+		return nil, newErrors(d.diags, bad, append([]string{filename}, confd...))
+	}
+	cfg.LiteralSecrets = d.secrets
 	return cfg, nil
 }
 
@@ -64,10 +123,13 @@ var (
 // decoder walks the HCL body, evaluating attributes and collecting every
 // diagnostic rather than stopping at the first.
 type decoder struct {
-	dir     string // the config file's directory
+	dir     string // the main config file's directory
 	ctx     *hcl.EvalContext
 	diags   hcl.Diagnostics
-	secrets []SecretField // secrets written in the file (secrets.go)
+	secrets []SecretField // secrets written in the files (secrets.go)
+	defs    Certificate   // the defaults block's settings, for every file's certificates
+	// The first definition of each certificate and watch name, in any file.
+	certNames, watchNames map[string]hcl.Range
 }
 
 func (d *decoder) errorAt(rng hcl.Range, summary, detail string) {
@@ -172,16 +234,7 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 		Storage: Storage{Path: DefaultStoragePath, KeepVersions: DefaultKeepVersions},
 		Daemon:  defaultDaemon(),
 	}
-	top := d.content(body, nil,
-		hcl.BlockHeaderSchema{Type: "storage"},
-		hcl.BlockHeaderSchema{Type: "fleet"},
-		hcl.BlockHeaderSchema{Type: "acme"},
-		hcl.BlockHeaderSchema{Type: "defaults"},
-		hcl.BlockHeaderSchema{Type: "daemon"},
-		hcl.BlockHeaderSchema{Type: "certificate", LabelNames: []string{"name"}},
-		hcl.BlockHeaderSchema{Type: "metrics"},
-		hcl.BlockHeaderSchema{Type: "watch", LabelNames: []string{"name"}},
-		hcl.BlockHeaderSchema{Type: "notify", LabelNames: []string{"name"}})
+	top := d.content(body, nil, topBlocks...)
 	blocks := top.Blocks.ByType()
 
 	if b := d.single(blocks["storage"]); b != nil {
@@ -213,33 +266,77 @@ func (d *decoder) config(filename string, body hcl.Body) *Config {
 		cfg.Daemon = d.daemon(b)
 	}
 
-	defs := Certificate{KeyType: KeyTypes[0], ARI: true}
+	d.defs = Certificate{KeyType: KeyTypes[0], ARI: true}
 	if b := d.single(blocks["defaults"]); b != nil {
 		c := d.content(b.Body, []string{"key_type", "renew_before", "ari", "warn_before", "profile", "reuse_key"})
-		defs.KeyType = d.keyType(c.Attributes["key_type"], defs.KeyType)
-		defs.RenewBefore = d.renewBefore(c.Attributes["renew_before"], defs.RenewBefore)
-		d.eval(c.Attributes["ari"], &defs.ARI)
-		d.certOptions(c, &defs)
+		d.defs.KeyType = d.keyType(c.Attributes["key_type"], d.defs.KeyType)
+		d.defs.RenewBefore = d.renewBefore(c.Attributes["renew_before"], d.defs.RenewBefore)
+		d.defs.WarnBefore = d.warnBefore(b.Body, d.defs.WarnBefore) // observe.go
+		d.eval(c.Attributes["ari"], &d.defs.ARI)
+		d.certOptions(c, &d.defs)
 	}
 
-	first := map[string]*hcl.Block{}
+	d.sites(cfg, blocks)
+	d.observe(cfg, blocks) // observe.go
+	return cfg
+}
+
+// topBlocks are the blocks of a config file.
+var topBlocks = []hcl.BlockHeaderSchema{
+	{Type: "storage"},
+	{Type: "fleet"},
+	{Type: "acme"},
+	{Type: "defaults"},
+	{Type: "daemon"},
+	{Type: "certificate", LabelNames: []string{"name"}},
+	{Type: "metrics"},
+	{Type: "watch", LabelNames: []string{"name"}},
+	{Type: "notify", LabelNames: []string{"name"}},
+}
+
+// siteBlocks are the blocks a conf.d file may hold: what one site needs.
+// Every other block is global and belongs in the main file only.
+var siteBlocks = []string{"certificate", "watch"}
+
+// confD decodes the body of a conf.d file (main is the main file's name).
+func (d *decoder) confD(cfg *Config, main string, body hcl.Body) {
+	top := d.content(body, nil, topBlocks...)
+	for _, b := range top.Blocks {
+		if !slices.Contains(siteBlocks, b.Type) {
+			d.errorAt(b.DefRange, "Global block in conf.d file", fmt.Sprintf(
+				"A %s block belongs in the main config file %s; a conf.d file holds only certificate and watch blocks.", b.Type, main))
+		}
+	}
+	d.sites(cfg, top.Blocks.ByType())
+}
+
+// sites decodes the certificate and watch blocks of one file; their names
+// are unique across all files.
+func (d *decoder) sites(cfg *Config, blocks map[string]hcl.Blocks) {
 	for _, b := range blocks["certificate"] {
 		name, nameRange := b.Labels[0], b.LabelRanges[0]
 		if !certNameRE.MatchString(name) {
 			d.errorAt(nameRange, "Invalid certificate name", fmt.Sprintf(
 				"%q must start with a letter or digit and hold at most 64 letters, digits, '.', '_' or '-', as it names a directory.", name))
 		}
-		if f, dup := first[name]; dup {
+		if first, dup := d.certNames[name]; dup {
 			d.errorAt(nameRange, "Duplicate certificate",
-				fmt.Sprintf("A certificate named %q is already defined at line %d.", name, f.DefRange.Start.Line))
+				fmt.Sprintf("A certificate named %q is already defined at %s.", name, where(first, nameRange)))
 		} else {
-			first[name] = b
+			d.certNames[name] = b.DefRange
 		}
-		cfg.Certificates = append(cfg.Certificates, d.certificate(b, defs))
+		cfg.Certificates = append(cfg.Certificates, d.certificate(b, d.defs))
 	}
-	d.observe(cfg, blocks) // observe.go
-	cfg.LiteralSecrets = d.secrets
-	return cfg
+	d.watches(cfg, blocks["watch"]) // observe.go
+}
+
+// where names the place of first as seen from a problem at r: its line in
+// the same file, file:line in another.
+func where(first, r hcl.Range) string {
+	if first.Filename == r.Filename {
+		return fmt.Sprintf("line %d", first.Start.Line)
+	}
+	return fmt.Sprintf("%s:%d", first.Filename, first.Start.Line)
 }
 
 // checkPEMCerts makes sure the file at p holds at least one PEM CERTIFICATE.
@@ -323,6 +420,7 @@ func (d *decoder) certificate(b *hcl.Block, defs Certificate) Certificate {
 		ARI:         defs.ARI,
 		Profile:     defs.Profile,
 		ReuseKey:    defs.ReuseKey,
+		WarnBefore:  d.warnBefore(b.Body, defs.WarnBefore), // observe.go
 		DeclRange:   b.DefRange,
 	}
 	d.eval(c.Attributes["ari"], &cert.ARI)

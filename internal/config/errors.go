@@ -10,14 +10,20 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// Errors is every problem found in one configuration file. Parse and Load
-// return it (as error) whenever the file is not valid.
+// Errors is every problem found in a configuration: the main file and its
+// conf.d files. Parse and Load return it (as error) whenever one is not valid.
 type Errors struct {
-	Diags hcl.Diagnostics      // sorted by position
-	Files map[string]*hcl.File // sources, for WriteText's snippets
+	Diags hcl.Diagnostics      // sorted by position: file in the order read, then offset
+	Files map[string]*hcl.File // sources of the files with problems, for WriteText's snippets
 }
 
-func newErrors(diags hcl.Diagnostics, files map[string]*hcl.File) *Errors {
+// newErrors sorts diags by file, in the order of order, then by position.
+func newErrors(diags hcl.Diagnostics, files map[string]*hcl.File, order []string) *Errors {
+	ranks := make(map[string]int, len(order))
+	for i, f := range order {
+		ranks[f] = i + 1
+	}
+	rank := func(file string) int { return ranks[file] } // 0: none of order's files
 	slices.SortStableFunc(diags, func(a, b *hcl.Diagnostic) int {
 		switch {
 		case a.Subject == nil && b.Subject == nil:
@@ -27,7 +33,8 @@ func newErrors(diags hcl.Diagnostics, files map[string]*hcl.File) *Errors {
 		case b.Subject == nil:
 			return 1
 		}
-		return cmp.Or(strings.Compare(a.Subject.Filename, b.Subject.Filename),
+		return cmp.Or(cmp.Compare(rank(a.Subject.Filename), rank(b.Subject.Filename)),
+			strings.Compare(a.Subject.Filename, b.Subject.Filename),
 			cmp.Compare(a.Subject.Start.Byte, b.Subject.Start.Byte))
 	})
 	return &Errors{Diags: diags, Files: files}

@@ -106,31 +106,14 @@ type Email struct {
 // Email TLS modes.
 var EmailTLSModes = []string{"starttls", "tls", "none"}
 
-// observe decodes the metrics, watch and notify blocks and each
-// certificate's warn_before (from the defaults block and the certificate
-// blocks, which are decoded elsewhere and read again here).
+// observe decodes the metrics and notify blocks. Each certificate's
+// warn_before is decoded with the certificate (config.go), the watch blocks
+// with the certificates of each file (watches).
 func (d *decoder) observe(cfg *Config, blocks map[string]hcl.Blocks) {
 	if b := d.single(blocks["metrics"]); b != nil {
 		cfg.Metrics = d.metrics(b)
 	}
-
-	warn := RenewBefore{}
-	if bs := blocks["defaults"]; len(bs) > 0 {
-		warn = d.warnBefore(bs[0].Body, warn)
-	}
-	for i, b := range blocks["certificate"] {
-		if i < len(cfg.Certificates) {
-			cfg.Certificates[i].WarnBefore = d.warnBefore(b.Body, warn)
-		}
-	}
-
-	first := map[string]*hcl.Block{}
-	for _, b := range blocks["watch"] {
-		if w := d.watch(b); d.uniqueName(b, "watch", first) {
-			cfg.Watches = append(cfg.Watches, w)
-		}
-	}
-	clear(first)
+	first := map[string]hcl.Range{}
 	for _, b := range blocks["notify"] {
 		if n := d.notify(b); d.uniqueName(b, "notify", first) {
 			cfg.Notifiers = append(cfg.Notifiers, n)
@@ -138,8 +121,18 @@ func (d *decoder) observe(cfg *Config, blocks map[string]hcl.Blocks) {
 	}
 }
 
+// watches decodes the watch blocks of one file; a watch may be defined in
+// a conf.d file, with the site it belongs to.
+func (d *decoder) watches(cfg *Config, blocks hcl.Blocks) {
+	for _, b := range blocks {
+		if w := d.watch(b); d.uniqueName(b, "watch", d.watchNames) {
+			cfg.Watches = append(cfg.Watches, w)
+		}
+	}
+}
+
 // uniqueName checks a labelled block's name: a valid name, not used before.
-func (d *decoder) uniqueName(b *hcl.Block, kind string, first map[string]*hcl.Block) bool {
+func (d *decoder) uniqueName(b *hcl.Block, kind string, first map[string]hcl.Range) bool {
 	name, rng := b.Labels[0], b.LabelRanges[0]
 	if !certNameRE.MatchString(name) {
 		d.errorAt(rng, "Invalid "+kind+" name", fmt.Sprintf(
@@ -147,10 +140,10 @@ func (d *decoder) uniqueName(b *hcl.Block, kind string, first map[string]*hcl.Bl
 		return false
 	}
 	if f, dup := first[name]; dup {
-		d.errorAt(rng, "Duplicate "+kind, fmt.Sprintf("A %s block named %q is already defined at line %d.", kind, name, f.DefRange.Start.Line))
+		d.errorAt(rng, "Duplicate "+kind, fmt.Sprintf("A %s block named %q is already defined at %s.", kind, name, where(f, rng)))
 		return false
 	}
-	first[name] = b
+	first[name] = b.DefRange
 	return true
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"slices"
@@ -76,26 +77,33 @@ func (d *decoder) noteSecretMap(field string, a *hcl.Attribute, secret func(stri
 // isCredentialName: a DNS provider variable that holds a credential.
 func isCredentialName(k string) bool { return dnsmeta.IsSecret(k) }
 
-// PermissionWarning returns a warning when the config file holds secrets
-// written in it and other users may read it (any "others" permission bit
-// for reading); "" when all is well. A group-readable file (0640, root:renewer)
-// is fine. Secrets read with env() or file() do not count.
+// PermissionWarning returns a warning when a config file (the main file or
+// a conf.d file) holds secrets written in it and other users may read it
+// (any "others" permission bit for reading); "" when all is well. A
+// group-readable file (0640, root:renewer) is fine. Secrets read with env()
+// or file() do not count. Several files give one sentence each, joined by "; ".
 func PermissionWarning(cfg *Config) string {
-	if len(cfg.LiteralSecrets) == 0 || cfg.File == "" {
-		return ""
-	}
-	fi, err := os.Stat(cfg.File)
-	if err != nil || fi.Mode().Perm()&0o004 == 0 {
-		return ""
-	}
-	var fields []string
+	var files []string
+	fields := map[string][]string{}
 	for _, s := range cfg.LiteralSecrets {
-		fields = append(fields, s.String())
+		f := cmp.Or(s.Range.Filename, cfg.File)
+		if fields[f] == nil {
+			files = append(files, f)
+		}
+		fields[f] = append(fields[f], s.String())
 	}
-	fields = slices.Compact(fields)
-	return fmt.Sprintf("%s is readable by other users (mode %04o) and holds %s written in it: %s; "+
-		"chmod 600 it (or 640 with renewer's group), or read the %s with env() or file()",
-		cfg.File, fi.Mode().Perm(), plural(len(fields), "secret"), strings.Join(fields, ", "), plural(len(fields), "secret"))
+	var warnings []string
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if f == "" || err != nil || fi.Mode().Perm()&0o004 == 0 {
+			continue
+		}
+		fs := slices.Compact(fields[f])
+		warnings = append(warnings, fmt.Sprintf("%s is readable by other users (mode %04o) and holds %s written in it: %s; "+
+			"chmod 600 it (or 640 with renewer's group), or read the %s with env() or file()",
+			f, fi.Mode().Perm(), plural(len(fs), "secret"), strings.Join(fs, ", "), plural(len(fs), "secret")))
+	}
+	return strings.Join(warnings, "; ")
 }
 
 func plural(n int, word string) string {

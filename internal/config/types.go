@@ -16,19 +16,21 @@ const (
 	LetsEncryptStaging = "https://acme-staging-v02.api.letsencrypt.org/directory"
 )
 
-// Config is one decoded, validated configuration file.
+// Config is one decoded, validated configuration: the main file and the
+// conf.d files read after it.
 type Config struct {
-	File         string // path the config was read from
+	File         string   // path the main config file was read from
+	ConfD        []string // the conf.d files read after File, in order (Load)
 	Storage      Storage
 	Fleet        *Fleet // nil: single node (fleet.go)
 	ACME         ACME
 	Daemon       Daemon
-	Certificates []Certificate // in file order, names unique
+	Certificates []Certificate // in file order (File, then ConfD), names unique
 	Metrics      *Metrics      // nil: no metrics endpoint (observe.go)
-	Watches      []Watch       // in file order, names unique
+	Watches      []Watch       // in file order (File, then ConfD), names unique
 	Notifiers    []Notify      // in file order, names unique
-	// LiteralSecrets are the secrets written in the file itself rather
-	// than read with env() or file() (see PermissionWarning).
+	// LiteralSecrets are the secrets written in the files themselves
+	// rather than read with env() or file() (see PermissionWarning).
 	LiteralSecrets []SecretField
 }
 
