@@ -34,19 +34,19 @@ type Options struct {
 // debVersion is a Debian upstream version: starts with a digit.
 var debVersion = regexp.MustCompile(`^[0-9][A-Za-z0-9.+~]*$`)
 
+// release is a tag's version: 1.2 or more parts.
+var release = regexp.MustCompile(`^[0-9]+\.[0-9]+`)
+
 // DebVersion turns a `git describe` result into a Debian version:
 // "v1.2.3" -> "1.2.3", "v1.2.3-4-gabc" -> "1.2.3+4.gabc", and anything
 // without a leading number (a bare commit, "devel") -> "0.0.0~git.<it>".
 func DebVersion(v string) string {
 	v = strings.TrimPrefix(strings.TrimSpace(v), "v")
 	v = strings.NewReplacer("-", ".", "_", ".").Replace(v)
-	if v != "" && v[0] >= '0' && v[0] <= '9' {
-		if i := strings.IndexByte(v, '.'); i > 0 {
-			// 1.2.3.4.gabc -> 1.2.3+4.gabc
-			parts := strings.SplitN(v, ".", 4)
-			if len(parts) == 4 {
-				v = strings.Join(parts[:3], ".") + "+" + parts[3]
-			}
+	if release.MatchString(v) {
+		// 1.2.3.4.gabc -> 1.2.3+4.gabc
+		if parts := strings.SplitN(v, ".", 4); len(parts) == 4 {
+			v = strings.Join(parts[:3], ".") + "+" + parts[3]
 		}
 	} else {
 		v = "0.0.0~git." + v

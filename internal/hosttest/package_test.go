@@ -70,6 +70,7 @@ func packaged(t *testing.T, c *container, deb string) {
 	// nginx: HTTP-01 from the webroot on port 80; TLS on 443 from the
 	// install dir, seeded with the snakeoil certificate until renewer
 	// replaces it. HAProxy: TLS on 8443 from a directory of bundles.
+	c.must("install", "-d", "/var/www/acme") // nginx's webroot: part of the site (validate checks it)
 	c.must("install", "-d", "/etc/ssl/renewer/www")
 	c.must("cp", "/etc/ssl/certs/ssl-cert-snakeoil.pem", "/etc/ssl/renewer/www/fullchain.pem")
 	c.must("cp", "/etc/ssl/private/ssl-cert-snakeoil.key", "/etc/ssl/renewer/www/privkey.pem")
