@@ -29,6 +29,6 @@ storage { path = "/var/lib/renewer" }
 
 acme {
   directory    = "letsencrypt"   # or "letsencrypt-staging", or a URL
-  email        = ""              # your address: the CA's expiry and policy mail
+  # email      = "ops@example.com"   # your address: the CA's expiry and policy mail
   accept_terms = false           # true: you accept the CA's terms of service
 }

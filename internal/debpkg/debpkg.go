@@ -114,6 +114,7 @@ func Build(o Options) (string, error) {
 		file(ex("haproxy/haproxy.cfg"), "/usr/share/doc/renewer/examples/haproxy.cfg", 0o644),
 		file(filepath.Join(stage, "renewer.1.gz"), "/usr/share/man/man1/renewer.1.gz", 0o644),
 		file(ex("debian/copyright"), "/usr/share/doc/renewer/copyright", 0o644),
+		file(ex("debian/lintian-overrides"), "/usr/share/lintian/overrides/renewer", 0o644),
 		file(filepath.Join(stage, "changelog.gz"), "/usr/share/doc/renewer/changelog.gz", 0o644),
 	}
 	info := &nfpm.Info{
