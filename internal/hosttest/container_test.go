@@ -58,7 +58,15 @@ func boot(ctx context.Context, t *testing.T) *container {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(base) })
+	mounted := 0
+	t.Cleanup(func() {
+		// Only once nothing is mounted there: never walk into the overlay.
+		if mounted == 0 {
+			os.RemoveAll(base)
+		} else {
+			t.Errorf("%s left in place: still mounted", base)
+		}
+	})
 	up, root := filepath.Join(base, "up"), filepath.Join(base, "root")
 	for _, d := range []string{up, root} {
 		if err := os.Mkdir(d, 0o755); err != nil {
@@ -68,7 +76,12 @@ func boot(ctx context.Context, t *testing.T) *container {
 	if err := unix.Mount("tmpfs", up, "tmpfs", 0, "mode=0755"); err != nil {
 		t.Fatalf("mount tmpfs: %v", err)
 	}
-	t.Cleanup(func() { unmount(t, up) })
+	mounted++
+	t.Cleanup(func() {
+		if unmount(t, up) {
+			mounted--
+		}
+	})
 	for _, d := range []string{"u", "w"} {
 		if err := os.Mkdir(filepath.Join(up, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -78,13 +91,14 @@ func boot(ctx context.Context, t *testing.T) *container {
 	if err := unix.Mount("overlay", root, "overlay", 0, opts); err != nil {
 		t.Fatalf("mount overlay: %v", err)
 	}
-	t.Cleanup(func() { unmount(t, root) })
+	mounted++
+	t.Cleanup(func() {
+		if unmount(t, root) {
+			mounted--
+		}
+	})
 
 	c := &container{t: t, ctx: ctx, Root: root, log: filepath.Join(base, "console.log")}
-	// The image's policy-rc.d (a Docker habit) refuses every service start
-	// from maintainer scripts; a real host has none.
-	os.Remove(filepath.Join(root, "usr/sbin/policy-rc.d"))
-
 	logf, err := os.Create(c.log)
 	if err != nil {
 		t.Fatal(err)
@@ -149,20 +163,26 @@ func boot(ctx context.Context, t *testing.T) *container {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	// The image's policy-rc.d (a Docker habit) refuses every service start
+	// from maintainer scripts; a real host has none.
+	c.must("rm", "-f", "/usr/sbin/policy-rc.d")
 	return c
 }
 
-func unmount(t *testing.T, dir string) {
+// unmount unmounts dir, lazily if it stays busy; it reports success.
+func unmount(t *testing.T, dir string) bool {
 	for i := 0; i < 50; i++ {
 		err := unix.Unmount(dir, 0)
 		if err == nil || err == unix.EINVAL { // EINVAL: not mounted
-			return
+			return true
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
 		t.Errorf("unmount %s: %v", dir, err)
+		return false
 	}
+	return true
 }
 
 func tail(s string, n int) string {
@@ -203,18 +223,29 @@ func (c *container) sh(line string) (string, error) { return c.exec("/bin/sh", "
 // path is a container path as the host sees it.
 func (c *container) path(p string) string { return filepath.Join(c.Root, p) }
 
-// write writes a file inside the container.
+// write writes a file inside the container. It goes through the
+// container (never through the overlay's path on the host): a symbolic link
+// such as /etc/nginx/sites-enabled/default -> /etc/nginx/sites-available/default
+// must resolve inside the container, not on the host.
 func (c *container) write(p, content string, mode os.FileMode) {
 	c.t.Helper()
-	if err := os.MkdirAll(filepath.Dir(c.path(p)), 0o755); err != nil {
-		c.t.Fatal(err)
+	ctx, cancel := context.WithTimeout(c.ctx, time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "nsenter", "-t", strconv.Itoa(c.pid), "-a", "/bin/sh", "-c",
+		`mkdir -p "$(dirname "$1")" && cat > "$1" && chmod "$2" "$1"`, "sh", p, fmt.Sprintf("%o", mode.Perm()))
+	cmd.Stdin = strings.NewReader(content)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		c.t.Fatalf("write %s in the container: %v\n%s", p, err, out)
 	}
-	if err := os.WriteFile(c.path(p), []byte(content), mode); err != nil {
-		c.t.Fatal(err)
+}
+
+// read reads a file inside the container ("" when it cannot).
+func (c *container) read(p string) string {
+	out, err := c.exec("cat", p)
+	if err != nil {
+		return ""
 	}
-	if err := os.Chmod(c.path(p), mode); err != nil {
-		c.t.Fatal(err)
-	}
+	return out
 }
 
 // show is one property of a unit.

@@ -66,6 +66,15 @@ func packaged(t *testing.T, c *container, deb string) {
 		t.Fatal(err)
 	}
 	c.write("/root/"+filepath.Base(deb), string(raw), 0o644)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, u := range []string{"renewer.service", "renewer-renew.service", "nginx.service", "haproxy.service", "pebble.service"} {
+				t.Logf("journal of %s (tail):\n%s", u, tail(c.journal(u), 4000))
+			}
+			out, _ := c.exec("systemctl", "cat", "renewer.service")
+			t.Logf("systemctl cat renewer.service:\n%s", out)
+		}
+	})
 
 	// nginx: HTTP-01 from the webroot on port 80; TLS on 443 from the
 	// install dir, seeded with the snakeoil certificate until renewer
@@ -88,11 +97,11 @@ server {
 	c.must("systemctl", "restart", "nginx")
 	c.must("install", "-d", "/etc/haproxy/certs")
 	c.must("sh", "-c", "cat /etc/ssl/certs/ssl-cert-snakeoil.pem /etc/ssl/private/ssl-cert-snakeoil.key > /etc/haproxy/certs/00-default.pem")
-	cfg, err := os.ReadFile(c.path("/etc/haproxy/haproxy.cfg"))
-	if err != nil {
-		t.Fatal(err)
+	cfg := c.read("/etc/haproxy/haproxy.cfg")
+	if cfg == "" {
+		t.Fatal("no /etc/haproxy/haproxy.cfg in the container")
 	}
-	c.write("/etc/haproxy/haproxy.cfg", string(cfg)+`
+	c.write("/etc/haproxy/haproxy.cfg", cfg+`
 frontend tls
     bind 127.0.0.1:8443 ssl crt /etc/haproxy/certs/
     mode http
@@ -219,13 +228,13 @@ frontend tls
 		c.write("/etc/renewer/conf.d/slow.hcl", slowSite, 0o644)
 		c.must("systemctl", "reload", "renewer")
 		waitFor(t, 60*time.Second, "slow hook started", func() (bool, string) {
-			b, _ := os.ReadFile(c.path("/var/lib/renewer/slow-hook"))
+			b := c.read("/var/lib/renewer/slow-hook")
 			return strings.TrimSpace(string(b)) == "started", string(b)
 		})
 		start := time.Now()
 		c.must("systemctl", "stop", "renewer")
 		took := time.Since(start)
-		b, _ := os.ReadFile(c.path("/var/lib/renewer/slow-hook"))
+		b := c.read("/var/lib/renewer/slow-hook")
 		if strings.TrimSpace(string(b)) != "finished" {
 			t.Errorf("stopped daemon: the hook under way did not finish (%q)", b)
 		}
@@ -243,7 +252,7 @@ frontend tls
 	})
 
 	t.Run("invalid config is not restarted", func(t *testing.T) {
-		good, _ := os.ReadFile(c.path("/etc/renewer/renewer.hcl"))
+		good := c.read("/etc/renewer/renewer.hcl")
 		c.write("/etc/renewer/renewer.hcl", "acme {\n", 0o640)
 		if _, err := c.exec("systemctl", "restart", "renewer"); err == nil {
 			t.Errorf("restart with an invalid config succeeded")
@@ -325,20 +334,20 @@ frontend tls
 	t.Run("remove and purge", func(t *testing.T) {
 		c.must("systemctl", "enable", "--now", "renewer")
 		c.must("apt-get", "remove", "-y", "-q", "renewer")
-		if _, err := os.Stat(c.path("/usr/bin/renewer")); err == nil {
+		if _, err := c.exec("test", "-e", "/usr/bin/renewer"); err == nil {
 			t.Errorf("remove left /usr/bin/renewer")
 		}
 		if st := c.show("renewer.service", "ActiveState"); st == "active" {
 			t.Errorf("remove left renewer.service running")
 		}
 		for _, p := range []string{"/etc/renewer/renewer.hcl", "/etc/renewer/conf.d/www.hcl", "/var/lib/renewer/live/www"} {
-			if _, err := os.Lstat(c.path(p)); err != nil {
+			if _, err := c.exec("test", "-e", p); err != nil {
 				t.Errorf("remove deleted %s: %v", p, err)
 			}
 		}
 		c.must("apt-get", "purge", "-y", "-q", "renewer")
 		for _, p := range []string{"/etc/renewer", "/var/lib/renewer"} {
-			if _, err := os.Lstat(c.path(p)); err == nil {
+			if _, err := c.exec("test", "-e", p); err == nil {
 				t.Errorf("purge left %s", p)
 			}
 		}

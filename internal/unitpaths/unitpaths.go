@@ -121,21 +121,42 @@ func Prepare(ps []Path) ([]string, error) {
 			errs = append(errs, fmt.Errorf("%s (%s): %w", p.Dir, p.Why, err))
 			continue
 		}
-		if err := os.MkdirAll(filepath.Dir(p.Dir), 0o755); err != nil {
+		if err := mkdirAll(filepath.Dir(p.Dir), 0o755); err != nil {
 			errs = append(errs, fmt.Errorf("%s (%s): %w", p.Dir, p.Why, err))
 			continue
 		}
-		if err := os.Mkdir(p.Dir, p.Mode); err != nil && !errors.Is(err, os.ErrExist) {
-			errs = append(errs, fmt.Errorf("%s (%s): %w", p.Dir, p.Why, err))
-			continue
-		}
-		if err := os.Chmod(p.Dir, p.Mode); err != nil { // umask
+		if err := mkdir(p.Dir, p.Mode); err != nil {
 			errs = append(errs, fmt.Errorf("%s (%s): %w", p.Dir, p.Why, err))
 			continue
 		}
 		made = append(made, p.Dir)
 	}
 	return made, errors.Join(errs...)
+}
+
+// mkdirAll is os.MkdirAll with mode set exactly on each directory it
+// creates, whatever the umask (the units' is 0077: a web server must still
+// traverse <webroot>/.well-known).
+func mkdirAll(dir string, mode os.FileMode) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := mkdirAll(parent, mode); err != nil {
+			return err
+		}
+	}
+	return mkdir(dir, mode)
+}
+
+func mkdir(dir string, mode os.FileMode) error {
+	if err := os.Mkdir(dir, mode); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil
+		}
+		return err
+	}
+	return os.Chmod(dir, mode)
 }
 
 // NotWritableIn returns the paths of ps that process pid cannot write

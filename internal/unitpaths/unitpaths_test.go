@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/renewer/renewer/internal/config"
@@ -71,6 +72,8 @@ func TestDropInQuotes(t *testing.T) {
 }
 
 func TestPrepareAndGenerate(t *testing.T) {
+	old := syscall.Umask(0o077) // the units' UMask
+	defer syscall.Umask(old)
 	cfg := load(t, cfgSrc)
 	ps := Writable(cfg)
 	made, err := Prepare(ps)
@@ -83,6 +86,12 @@ func TestPrepareAndGenerate(t *testing.T) {
 	fi, err := os.Stat(cfg.Storage.Path)
 	if err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("storage: %v %v, want 0700", fi.Mode(), err)
+	}
+	// Parents are 0755 whatever the umask: nginx must reach the webroot's
+	// challenge files.
+	wk := filepath.Join(filepath.Dir(cfg.File), "www", ".well-known")
+	if fi, err := os.Stat(wk); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("%s: %v %v, want 0755", wk, fi.Mode(), err)
 	}
 	if made, err := Prepare(ps); err != nil || len(made) != 0 {
 		t.Errorf("second Prepare: %q %v, want nothing", made, err)
