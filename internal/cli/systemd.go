@@ -112,7 +112,11 @@ func cmdSystemd(_ context.Context, e *env, g *globals, args []string) int {
 			return ExitUsage
 		}
 		ps := unitpaths.Writable(cfg)
-		if _, err := unitpaths.Prepare(ps); err != nil {
+		made, err := unitpaths.Prepare(ps)
+		for _, d := range made {
+			fmt.Fprintf(e.stderr, "renewer: created %s\n", d)
+		}
+		if err != nil {
 			fmt.Fprintf(e.stderr, "renewer: %v\n", err)
 		}
 		missing, err := unitpaths.NotWritableIn(*pid, ps)

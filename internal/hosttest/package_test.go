@@ -199,6 +199,11 @@ frontend tls
 		if got := c.show("renewer", "MainPID"); got != pid {
 			t.Errorf("reload restarted the daemon: pid %s -> %s", pid, got)
 		}
+		// /etc/haproxy/certs was not in the daemon's namespace writable at
+		// start (the config had no bundle then): the reload bound it.
+		if j := c.journal("renewer"); !strings.Contains(j, `/etc/haproxy/certs (certificate "hap" install.haproxy_bundle) made writable for the daemon`) {
+			t.Errorf("the reload did not make the bundle directory writable:\n%s", tail(j, 1500))
+		}
 		if j := c.journal("haproxy"); !strings.Contains(j, "Reloaded haproxy.service") {
 			t.Errorf("haproxy was not reloaded by the hook:\n%s", tail(j, 1000))
 		}
@@ -224,6 +229,22 @@ frontend tls
 		c.must("rm", "/etc/renewer/conf.d/zz-broken.hcl")
 	})
 
+	t.Run("STATUS counts a failed deploy", func(t *testing.T) {
+		c.write("/etc/renewer/conf.d/badhook.hcl", `certificate "badhook" {
+  domains = ["badhook.test"]
+  challenge "http" { webroot = "/var/www/acme" }
+  hook "fails" { command = ["/bin/false"] }
+}
+`, 0o644)
+		c.must("systemctl", "reload", "renewer")
+		waitFor(t, 60*time.Second, "STATUS with a failed deploy", func() (bool, string) {
+			st := c.show("renewer", "StatusText")
+			return strings.Contains(st, "1 renewed, 0 failed, 1 not deployed"), st
+		})
+		c.must("rm", "/etc/renewer/conf.d/badhook.hcl")
+		c.must("systemctl", "reload", "renewer")
+	})
+
 	t.Run("stop during a renewal finishes it", func(t *testing.T) {
 		c.write("/etc/renewer/conf.d/slow.hcl", slowSite, 0o644)
 		c.must("systemctl", "reload", "renewer")
@@ -235,6 +256,9 @@ frontend tls
 		c.must("systemctl", "stop", "renewer")
 		took := time.Since(start)
 		b := c.read("/var/lib/renewer/slow-hook")
+		if j := c.journal("renewer"); !strings.Contains(j, "renewer: created /etc/ssl/renewer/slow") {
+			t.Errorf("the reload did not create the new install dir:\n%s", tail(j, 1500))
+		}
 		if strings.TrimSpace(string(b)) != "finished" {
 			t.Errorf("stopped daemon: the hook under way did not finish (%q)", b)
 		}
