@@ -64,23 +64,25 @@ soak:
 	  | tee bin/soak.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|kill|seed|summary|faults:|round [0-9]+ |panic'"
 
 ## bench: renewer side by side with certbot and the lego CLI against a local Pebble, all
-## scenarios of issue 9 (about 10 minutes); prints the table and writes bench/results.md.
+## scenarios of issue 9 (about 10 minutes); prints the table and writes internal/bench/results.md.
 ## Installs certbot (Debian package) if missing; builds lego in a temporary directory.
+## First: the peak heap of loading 10,000 certificates from one file and from conf.d files.
 BENCHFLAGS ?=
 bench:
+	$(GO) test -run '^$$' -bench '^BenchmarkLoadPeak$$' -benchtime 1x ./internal/config
 	@command -v certbot >/dev/null 2>&1 || { \
 	  echo "make bench: installing certbot (apt-get)"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y certbot; \
 	  else sudo apt-get update && sudo apt-get install -y certbot; fi; }
-	$(GO) run ./bench/compare -out bench/results.md $(BENCHFLAGS)
+	$(GO) run ./internal/bench/compare -out internal/bench/results.md $(BENCHFLAGS)
 
 ## bench-idle: the idle daemon's RSS and CPU with 1,000 certificates over 60s (a benchmark, not a test)
 bench-idle:
-	bash bench/idle-daemon.sh 1000 60
+	bash internal/bench/idle-daemon.sh 1000 60
 
 ## bench-ari: renewal-information checks of 1,000 certificates against a local Pebble (a benchmark)
 bench-ari:
-	$(GO) run ./bench/ari -n 1000
+	$(GO) run ./internal/bench/ari -n 1000
 
 clean:
 	rm -rf bin .demo

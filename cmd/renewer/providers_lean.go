@@ -20,7 +20,7 @@ import (
 // through which a script or a small HTTP service reaches any DNS API. The
 // 200 SDKs of the full build and etcd's client cost about 30 MB of resident
 // memory in every renewer process, because their package initialisers
-// touch pages all over a 67 MB binary (see README, "Performance").
+// touch pages all over a 67 MB binary (see internal/docs/performance.md, "Memory").
 func init() {
 	acme.SetDNSProviders(func(name string) (acme.DNSProvider, error) {
 		switch name {

@@ -139,7 +139,11 @@ func (a *Agent) Select(names []string) ([]config.Certificate, error) {
 		}
 	}
 	if len(unknown) > 0 {
-		return nil, fmt.Errorf("no certificate named %s in %s", strings.Join(unknown, ", "), a.cfg.File)
+		where := a.cfg.File
+		if len(a.cfg.ConfD) > 0 {
+			where += " or its conf.d"
+		}
+		return nil, fmt.Errorf("no certificate named %s in %s", strings.Join(unknown, ", "), where)
 	}
 	return out, nil
 }

@@ -117,7 +117,7 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 		}
 	}()
 
-	log.Info("renewer daemon started", "config", cfg.File, "certificates", len(cfg.Certificates), "check", cfg.Daemon.Check)
+	log.Info("renewer daemon started", "config", cfg.File, "confd_files", len(cfg.ConfD), "certificates", len(cfg.Certificates), "check", cfg.Daemon.Check)
 	o.Notify("READY=1")
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -159,7 +159,7 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 				}
 			}
 			grace.Store(int64(cfg.Daemon.ShutdownGrace))
-			log.Info("config reloaded", "config", cfg.File, "certificates", len(cfg.Certificates))
+			log.Info("config reloaded", "config", cfg.File, "confd_files", len(cfg.ConfD), "certificates", len(cfg.Certificates))
 			o.Notify("READY=1")
 		case <-timer.C:
 		case <-changes: // nil (never ready) for a single node

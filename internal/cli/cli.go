@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 
@@ -125,8 +126,7 @@ func run(ctx context.Context, e *env, args []string) int {
 		}
 	}
 	if name == "help" {
-		usage(e.stdout, top)
-		return ExitOK
+		return cmdHelp(e, top, rest) // help.go
 	}
 	fmt.Fprintf(e.stderr, "renewer: unknown command %q (see renewer help)\n", name)
 	return ExitUsage
@@ -137,6 +137,7 @@ func usage(w io.Writer, top *flag.FlagSet) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-9s %s\n            %s\n", c.name, c.args, c.help)
 	}
+	fmt.Fprintf(w, "  %-9s %s\n            %s\n", "help", "[TOPIC]", "list the documentation topics, or print one (renewer help config)")
 	fmt.Fprintf(w, "\nGlobal flags (also accepted after the command):\n")
 	top.SetOutput(w)
 	top.PrintDefaults()
@@ -279,6 +280,10 @@ func cmdValidate(_ context.Context, e *env, g *globals, args []string) int {
 		fmt.Fprintf(e.stderr, "renewer: %s is not usable (%d %s)\n", g.config, len(errs), plural(len(errs), "error"))
 		return ExitFailure
 	}
-	fmt.Fprintf(e.stdout, "%s: valid, %d %s\n", g.config, len(cfg.Certificates), plural(len(cfg.Certificates), "certificate"))
+	fmt.Fprintf(e.stdout, "%s: valid, %d %s", g.config, len(cfg.Certificates), plural(len(cfg.Certificates), "certificate"))
+	if n := len(cfg.ConfD); n > 0 {
+		fmt.Fprintf(e.stdout, " (with %d %s of %s)", n, plural(n, "file"), filepath.Dir(cfg.ConfD[0]))
+	}
+	fmt.Fprintln(e.stdout)
 	return ExitOK
 }

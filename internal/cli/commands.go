@@ -192,7 +192,7 @@ func statusOf(in agent.Inspection, now time.Time) CertStatus {
 
 func cmdStatus(ctx context.Context, e *env, g *globals, args []string) int {
 	fs := flags(e, g, "status", "[--json] [NAME...]")
-	asJSON := fs.Bool("json", false, "print JSON (a stable schema, see README)")
+	asJSON := fs.Bool("json", false, "print JSON (a stable schema: renewer help commands)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}

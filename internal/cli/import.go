@@ -55,6 +55,13 @@ func cmdImport(ctx context.Context, e *env, g *globals, args []string) int {
 		}
 	}
 	if *out != "" {
+		if filepath.Base(filepath.Dir(*out)) == "conf.d" {
+			// It would be read after the main file, which refuses the
+			// storage and acme blocks an import writes.
+			fmt.Fprintf(e.stderr, "renewer import certbot: %s is in a conf.d directory, whose files hold only certificate and watch blocks; "+
+				"the import writes storage and acme blocks too: write it elsewhere, then move its certificate blocks into conf.d files\n", *out)
+			return ExitUsage
+		}
 		if _, err := os.Lstat(*out); err == nil {
 			fmt.Fprintf(e.stderr, "renewer import certbot: %s exists; not overwriting it\n", *out)
 			return ExitUsage

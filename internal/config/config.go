@@ -86,7 +86,7 @@ func load(filename string, src []byte, confd []string) (*Config, error) {
 		return nil, newErrors(diags, map[string]*hcl.File{filename: f}, []string{filename})
 	}
 	dir := filepath.Dir(filename)
-	d := &decoder{dir: dir, ctx: evalContext(dir), certNames: map[string]hcl.Range{}, watchNames: map[string]hcl.Range{}}
+	d := newDecoder(dir)
 	bad := map[string]*hcl.File{} // the files with problems
 	cfg := d.config(filename, f.Body)
 	if len(d.diags) > 0 {
@@ -126,10 +126,16 @@ type decoder struct {
 	dir     string // the main config file's directory
 	ctx     *hcl.EvalContext
 	diags   hcl.Diagnostics
-	secrets []SecretField // secrets written in the files (secrets.go)
-	defs    Certificate   // the defaults block's settings, for every file's certificates
+	secrets []SecretField   // secrets written in the files (secrets.go)
+	schema  *schemaRecorder // non-nil only in SchemaOf (schema.go)
+	defs    Certificate     // the defaults block's settings, for every file's certificates
 	// The first definition of each certificate and watch name, in any file.
 	certNames, watchNames map[string]hcl.Range
+}
+
+// newDecoder returns a decoder for a config whose main file is in dir.
+func newDecoder(dir string) *decoder {
+	return &decoder{dir: dir, ctx: evalContext(dir), certNames: map[string]hcl.Range{}, watchNames: map[string]hcl.Range{}}
 }
 
 func (d *decoder) errorAt(rng hcl.Range, summary, detail string) {
@@ -163,6 +169,7 @@ func (d *decoder) content(body hcl.Body, attrs []string, blocks ...hcl.BlockHead
 	if c == nil {
 		c = &hcl.BodyContent{}
 	}
+	d.schema.record(body, attrs, blocks, c)
 	return c
 }
 
@@ -304,7 +311,7 @@ func (d *decoder) confD(cfg *Config, main string, body hcl.Body) {
 	for _, b := range top.Blocks {
 		if !slices.Contains(siteBlocks, b.Type) {
 			d.errorAt(b.DefRange, "Global block in conf.d file", fmt.Sprintf(
-				"A %s block belongs in the main config file %s; a conf.d file holds only certificate and watch blocks.", b.Type, main))
+				"%s blocks belong in the main config file %s only; a conf.d file may hold certificate and watch blocks.", b.Type, main))
 		}
 	}
 	d.sites(cfg, top.Blocks.ByType())

@@ -8,7 +8,7 @@ import (
 	"github.com/renewer/renewer/internal/fleet"
 )
 
-// The fleet key file holds 32 bytes as base64 (what the README's
+// The fleet key file holds 32 bytes as base64 (what internal/docs/fleet.md's
 // `head -c 32 /dev/urandom | base64` writes), hex, or raw.
 func TestParseKey(t *testing.T) {
 	k, err := fleet.NewKey()

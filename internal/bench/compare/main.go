@@ -12,7 +12,7 @@
 //     Retry-After: one `renewer renew` vs a loop of `certbot certonly` and a
 //     loop of `lego run`, with the CA requests each sends;
 //  3. the idle daemon with 1,000 certificates: RSS and CPU over 60 s;
-//  4. ARI for 1,000 certificates (bench/ari);
+//  4. ARI for 1,000 certificates (internal/bench/ari);
 //  5. nothing due at 100, 1,000 and 10,000 certificates: growth;
 //  6. Go benchmarks of plan, certinfo and config decoding.
 //
@@ -55,7 +55,7 @@ type options struct {
 func main() {
 	var o options
 	var conc, sizes, only string
-	flag.StringVar(&o.out, "out", "bench/results.md", "where to write the table (markdown)")
+	flag.StringVar(&o.out, "out", "internal/bench/results.md", "where to write the table (markdown)")
 	flag.IntVar(&o.issue, "issue", 50, "certificates to issue in scenario 2")
 	flag.StringVar(&conc, "concurrency", "8,16", "also run scenario 2 with these renewer concurrencies (comma-separated; \"\" for none)")
 	flag.StringVar(&sizes, "sizes", "100,1000,10000", "certificate counts for the nothing-due scale curve (1,000 is scenario 1)")
@@ -211,8 +211,8 @@ func (b *bench) build(ctx context.Context) error {
 	builds := [][]string{
 		{"renewer", "-trimpath", "-ldflags", "-s -w -X github.com/renewer/renewer/internal/cli.Version=" + version, "./cmd/renewer"},
 		{"renewer-lean", "-tags", "lean", "-trimpath", "-ldflags", "-s -w -X github.com/renewer/renewer/internal/cli.Version=" + version, "./cmd/renewer"},
-		{"gencerts", "./bench/gencerts"},
-		{"ari", "./bench/ari"},
+		{"gencerts", "./internal/bench/gencerts"},
+		{"ari", "./internal/bench/ari"},
 	}
 	for _, bl := range builds {
 		out := filepath.Join(binDir, bl[0])
@@ -633,16 +633,16 @@ func clockTicks() int64 {
 	return 100
 }
 
-// ari is scenario 4, measured by bench/ari (its own Pebble).
+// ari is scenario 4, measured by internal/bench/ari (its own Pebble).
 func (b *bench) ari(ctx context.Context) error {
-	b.logf("scenario 4: ARI for 1,000 certificates (bench/ari)")
+	b.logf("scenario 4: ARI for 1,000 certificates (internal/bench/ari)")
 	s, err := measure(command(ctx, nil, b.bin["ari"], "-n", "1000"))
 	if err != nil {
 		return err
 	}
 	m := regexp.MustCompile(`windows fetched: (\d+)\): ([0-9.]+) s`).FindStringSubmatch(s.Stdout)
 	if m == nil {
-		return fmt.Errorf("unexpected output of bench/ari:\n%s", s.Stdout)
+		return fmt.Errorf("unexpected output of internal/bench/ari:\n%s", s.Stdout)
 	}
 	took, _ := strconv.ParseFloat(m[2], 64)
 	b.add(row{"4. ARI for 1,000 certificates (one pass, all answers stale)", fmt.Sprintf("%.2f s (%s windows)", took, m[1]),
@@ -767,7 +767,7 @@ func (b *bench) write(v map[string]string, loadStart string) error {
 
 	var f strings.Builder
 	fmt.Fprintf(&f, "# renewer benchmark results\n\n")
-	fmt.Fprintf(&f, "Written by `make bench` (bench/compare) on %s, in %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), time.Since(b.start).Round(time.Second))
+	fmt.Fprintf(&f, "Written by `make bench` (internal/bench/compare) on %s, in %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), time.Since(b.start).Round(time.Second))
 	fmt.Fprintf(&f, "- machine: %s; load average %s at the start, %s at the end\n", machine(), loadStart, loadavg())
 	var names []string
 	for k := range v {

@@ -2,15 +2,15 @@
 # Benchmark (not a test): the idle daemon's RSS and CPU over a measuring
 # window with N certificates configured, all installed and none due.
 # Targets (issue 4): RSS <= 30 MB, CPU <= 0.1%.
-# Usage: bench/idle-daemon.sh [N=1000] [SECONDS=60]
+# Usage: internal/bench/idle-daemon.sh [N=1000] [SECONDS=60]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 N=${1:-1000}
 SECS=${2:-60}
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 go build -o "$work/renewer" ./cmd/renewer
-go run ./bench/gencerts -n "$N" -dir "$work"
+go run ./internal/bench/gencerts -n "$N" -dir "$work"
 "$work/renewer" run --config "$work/renewer.hcl" 2>"$work/log" &
 pid=$!
 # Wait for the first pass to end (the daemon logs its next wake-up).

@@ -1,0 +1,4 @@
+certificate "api" {
+  domains = ["api.example.com"]
+  challenge "http" {}
+}

@@ -1,0 +1,4 @@
+certificate "a" {
+  domains = ["a.example.com"
+  challenge "http" {}
+}

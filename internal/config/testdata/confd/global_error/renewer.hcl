@@ -1,0 +1,2 @@
+# A conf.d file with global blocks: each is an error naming the rule.
+acme {}
