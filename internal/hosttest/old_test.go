@@ -21,6 +21,11 @@ func oldUnits(t *testing.T, c *container, bin string) {
 	}
 	u := strings.Replace(string(unit), "--config /etc/renewer/renewer.hcl", "--config /etc/renewer-old/renewer.hcl", 1)
 	c.write("/etc/systemd/system/renewer-old.service", u, 0o644)
+	renew, err := os.ReadFile("testdata/old/renewer-renew.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.write("/etc/systemd/system/renewer-old-renew.service", string(renew), 0o644)
 	hook, err := os.ReadFile("testdata/old/nginx-reload.sh")
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +58,12 @@ certificate "old" {
 		t.Errorf("today's unit: exposure %.1f, expected above %.1f", e, maxExposure)
 	} else {
 		t.Logf("today's renewer.service: systemd-analyze security %.1f", e)
+	}
+
+	if e := exposure(t, c, "renewer-old-renew.service"); e <= maxExposure {
+		t.Errorf("today's renewer-renew.service: exposure %.1f, expected above %.1f", e, maxExposure)
+	} else {
+		t.Logf("today's renewer-renew.service: systemd-analyze security %.1f", e)
 	}
 
 	// A missing install directory: the namespace cannot be set up.
@@ -97,7 +108,7 @@ certificate "old" {
 	// Leave nothing behind for the package.
 	c.exec("systemctl", "stop", "renewer-old")
 	c.exec("systemctl", "reset-failed", "renewer-old")
-	c.must("rm", "-rf", "/etc/systemd/system/renewer-old.service", "/etc/renewer-old", "/usr/local/bin/renewer",
+	c.must("rm", "-rf", "/etc/systemd/system/renewer-old.service", "/etc/systemd/system/renewer-old-renew.service", "/etc/renewer-old", "/usr/local/bin/renewer",
 		"/usr/local/lib/renewer", "/var/lib/renewer", "/etc/ssl/renewer", "/var/www/acme")
 	c.must("systemctl", "daemon-reload")
 }
