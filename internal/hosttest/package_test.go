@@ -114,8 +114,9 @@ frontend tls
 		if st := c.show("renewer.service", "UnitFileState"); st != "enabled" {
 			t.Errorf("renewer.service after install: %s, want enabled", st)
 		}
-		if st := c.show("renewer.service", "ActiveState"); st != "active" {
-			t.Errorf("renewer.service after install: %s, want active (the shipped config manages nothing)\n%s", st, c.journal("renewer.service"))
+		// Enabled, not started: it manages nothing until the config is edited.
+		if st := c.show("renewer.service", "ActiveState"); st != "inactive" {
+			t.Errorf("renewer.service after install: %s, want inactive until the config is edited\n%s", st, c.journal("renewer.service"))
 		}
 		for p, want := range map[string]string{
 			"/etc/renewer":             "755 root root",
@@ -156,13 +157,14 @@ frontend tls
 	var wwwSerial string
 	t.Run("nginx certificate from a conf.d file", func(t *testing.T) {
 		// The docs' steps: edit the main file's acme block, drop a site
-		// into conf.d, validate, enable --now (a restart here: the
-		// package started it).
+		// into conf.d, validate, enable --now.
 		c.write("/etc/renewer/renewer.hcl", mainConfig, 0o640)
 		c.write("/etc/renewer/conf.d/www.hcl", wwwSite, 0o644)
 		c.must("renewer", "validate")
-		c.must("systemctl", "enable", "renewer")
-		c.must("systemctl", "restart", "renewer") // returns once renewer sent READY=1
+		c.must("systemctl", "enable", "--now", "renewer") // returns once renewer sent READY=1
+		if st := c.show("renewer", "ActiveState"); st != "active" {
+			t.Fatalf("after systemctl enable --now: %s", st)
+		}
 		if st := c.show("renewer", "StatusText"); st != "" && strings.Contains(st, "renewed") {
 			t.Logf("status already has a pass: %s", st)
 		}
