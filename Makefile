@@ -4,7 +4,7 @@ BIN     ?= bin/renewer
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -s -w -X github.com/renewer/renewer/internal/cli.Version=$(VERSION)
 
-.PHONY: all build build-lean demo test check fuzz soak bench bench-idle bench-ari clean
+.PHONY: all build build-lean deb demo test check fuzz soak bench bench-idle bench-ari clean
 
 all: build
 
@@ -17,6 +17,11 @@ build:
 ## that needs about 30 MB less memory (the SDKs' start-up touches much of a 67 MB binary)
 build-lean:
 	CGO_ENABLED=0 $(GO) build -tags lean -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/renewer
+
+## deb: the Debian package bin/renewer_VERSION_amd64.deb (nfpm as a Go library:
+## internal/debpkg; units from examples/systemd, the rest from examples/debian)
+deb: build
+	$(GO) run ./internal/debpkg/mkdeb -binary $(BIN) -version '$(VERSION)' -examples examples -out bin
 
 ## demo: a local Pebble CA, two real certificates issued, installed, hooked and reported
 demo:

@@ -3,9 +3,10 @@
 # loads (certificate, chain and key in one file), reloads HAProxy and checks
 # the served certificate.
 #
-#   sudo install -m 0755 examples/haproxy/reload.sh /usr/local/lib/renewer/haproxy-reload.sh
+# With the Debian package (make deb), the hook below is installed and the
+# unit makes /etc/haproxy/certs writable for renewer (internal/docs/systemd.md).
 #   # merge examples/haproxy/haproxy.cfg into /etc/haproxy/haproxy.cfg
-#   renewer validate && renewer renew
+#   renewer validate && systemctl reload renewer
 
 storage { path = "/var/lib/renewer" }
 
@@ -28,11 +29,12 @@ certificate "www" {
     key_mode       = "0600"
   }
 
-  # haproxy -c first, then SIGUSR2 to the master-worker master (the same
-  # reload that `systemctl reload haproxy` does on Debian).
+  # `systemctl reload haproxy`: Debian's unit checks the configuration
+  # (haproxy -c) before it signals the master, so a refused bundle fails
+  # the hook. (reload.sh beside this file does the same for an HAProxy
+  # run without systemd.)
   hook "haproxy" {
-    command = ["/usr/local/lib/renewer/haproxy-reload.sh"]
-    env     = { HAPROXY_CFG = "/etc/haproxy/haproxy.cfg", HAPROXY_PIDFILE = "/run/haproxy.pid" }
+    command = ["/usr/share/renewer/hooks/haproxy-reload"]
     timeout = "30s"
   }
 

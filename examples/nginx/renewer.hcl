@@ -2,10 +2,13 @@
 # webroot, installs the files where nginx.conf points, reloads nginx with the
 # hook and then checks that nginx serves the new certificate.
 #
-#   sudo install -m 0755 examples/nginx/reload.sh /usr/local/lib/renewer/nginx-reload.sh
-#   sudo install -d /var/www/acme
+# With the Debian package (make deb), put the certificate block below into
+# /etc/renewer/conf.d/www.hcl and the storage/acme blocks into
+# /etc/renewer/renewer.hcl; the unit creates /var/www/acme and the install
+# dir and makes them writable (see internal/docs/systemd.md). By hand:
+#   sudo install -D -m 0755 examples/debian/hooks/nginx-reload /usr/share/renewer/hooks/nginx-reload
 #   # add the server blocks of examples/nginx/site.conf to nginx
-#   renewer validate && renewer renew
+#   renewer validate && systemctl reload renewer
 
 storage { path = "/var/lib/renewer" }
 
@@ -25,10 +28,12 @@ certificate "www" {
   # nginx's master process reads them as root: the key stays 0600 root.
   install { dir = "/etc/ssl/renewer/www" }
 
-  # nginx -t first: a broken nginx config is never reloaded, the hook
-  # fails, and renewer reports "not applied" and retries on the next run.
+  # `systemctl reload nginx`: nginx's own reload, in nginx's unit (nginx -t
+  # cannot run in renewer's sandbox). If nginx refuses the new config it
+  # keeps the old certificate; verify below sees that, and renewer reports
+  # "not applied" and retries on the next run.
   hook "nginx" {
-    command = ["/usr/local/lib/renewer/nginx-reload.sh"]
+    command = ["/usr/share/renewer/hooks/nginx-reload"]
     timeout = "30s"
   }
 

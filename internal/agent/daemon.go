@@ -215,11 +215,20 @@ func logPass(log *slog.Logger, results []status.Result) {
 	}
 }
 
+// summary is the STATUS line's count of a pass. A certificate whose deploy
+// failed (install copies, hooks, verification) or whose outcome could not be
+// stored is not OK even when it was renewed: it counts as "not deployed", so
+// `systemctl status` never shows a clean pass while a server keeps the old
+// certificate.
 func summary(results []status.Result) string {
 	n := map[status.Action]int{}
+	undeployed := 0
 	for _, r := range results {
 		n[r.Action]++
+		if r.Action != status.Failed && r.Action != status.Waiting && !r.OK() {
+			undeployed++
+		}
 	}
-	return fmt.Sprintf("%d certificates: %d renewed, %d failed, %d backing off", len(results),
-		n[status.Renewed]+n[status.Obtained], n[status.Failed], n[status.Waiting])
+	return fmt.Sprintf("%d certificates: %d renewed, %d failed, %d not deployed, %d backing off", len(results),
+		n[status.Renewed]+n[status.Obtained], n[status.Failed], undeployed, n[status.Waiting])
 }

@@ -119,9 +119,13 @@ func stage(fsys FS, dest string, data []byte, mode os.FileMode, own func(File) e
 		if err := own(f); err != nil {
 			return nil, err
 		}
-		// chown may clear set-id bits; set the exact mode again.
-		if err := f.Chmod(mode); err != nil {
-			return nil, err
+		// chown may clear set-id bits; set the exact mode again when it
+		// has any. Only then: chmod of a file now owned by another user
+		// needs CAP_FOWNER, which the shipped units do not grant.
+		if mode&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky) != 0 {
+			if err := f.Chmod(mode); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := writeAll(f, data); err != nil {
