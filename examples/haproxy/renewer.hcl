@@ -3,7 +3,8 @@
 # loads (certificate, chain and key in one file), reloads HAProxy and checks
 # the served certificate.
 #
-# With the Debian package (make deb), the hook below is installed and the
+# With the Debian package (make deb), the reload below is in the packaged
+# /etc/renewer/renewer.hcl, its hook is installed, and the
 # unit makes /etc/haproxy/certs writable for renewer (internal/docs/systemd.md).
 #   # merge examples/haproxy/haproxy.cfg into /etc/haproxy/haproxy.cfg
 #   renewer validate && systemctl reload renewer
@@ -14,6 +15,15 @@ acme {
   directory    = "letsencrypt"
   email        = "ops@example.com"
   accept_terms = true
+}
+
+# `systemctl reload haproxy`: Debian's unit checks the configuration
+# (haproxy -c) before it signals the master, so a refused bundle fails the
+# reload. (reload.sh beside this file does the same for an HAProxy run
+# without systemd.) Once per pass, however many bundles were written.
+reload "haproxy" {
+  command = ["/usr/share/renewer/hooks/haproxy-reload"]
+  timeout = "30s"
 }
 
 certificate "www" {
@@ -29,14 +39,7 @@ certificate "www" {
     key_mode       = "0600"
   }
 
-  # `systemctl reload haproxy`: Debian's unit checks the configuration
-  # (haproxy -c) before it signals the master, so a refused bundle fails
-  # the hook. (reload.sh beside this file does the same for an HAProxy
-  # run without systemd.)
-  hook "haproxy" {
-    command = ["/usr/share/renewer/hooks/haproxy-reload"]
-    timeout = "30s"
-  }
+  reload = ["haproxy"]
 
   verify {
     endpoint    = "127.0.0.1:443"

@@ -26,8 +26,11 @@ func TestDeployExamplesParse(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := cfg.Certificates[0]
-			if c.Install == nil || len(c.Hooks) != 1 || len(c.Verify) != 1 || c.Verify[0].ServerName != "www.example.com" {
+			if c.Install == nil || len(c.Reloads) != 1 || c.Reloads[0] != ex || len(c.Verify) != 1 || c.Verify[0].ServerName != "www.example.com" {
 				t.Errorf("unexpected decode: %+v", c)
+			}
+			if r, ok := cfg.Reload(ex); !ok || len(r.Command) != 1 || r.Command[0] != "/usr/share/renewer/hooks/"+ex+"-reload" {
+				t.Errorf("reload %q: %+v", ex, r)
 			}
 		})
 	}
