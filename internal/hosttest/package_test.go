@@ -17,6 +17,16 @@ acme {
   accept_terms = true
 }
 daemon { shutdown_grace = "60s" }
+
+# As shipped: the reloads certificates name.
+reload "nginx" {
+  command = ["/usr/share/renewer/hooks/nginx-reload"]
+  timeout = "30s"
+}
+reload "haproxy" {
+  command = ["/usr/share/renewer/hooks/haproxy-reload"]
+  timeout = "30s"
+}
 `
 
 const wwwSite = `certificate "www" {
@@ -27,7 +37,7 @@ const wwwSite = `certificate "www" {
     group    = "www-data"
     key_mode = "0640"
   }
-  hook "nginx" { command = ["/usr/share/renewer/hooks/nginx-reload"] }
+  reload  = ["nginx"]
   verify {
     endpoint    = "127.0.0.1:443"
     server_name = "www.test"
@@ -39,7 +49,7 @@ const hapSite = `certificate "hap" {
   domains = ["hap.test"]
   challenge "http" { webroot = "/var/www/acme" }
   install { haproxy_bundle = "/etc/haproxy/certs/hap.pem" }
-  hook "haproxy" { command = ["/usr/share/renewer/hooks/haproxy-reload"] }
+  reload = ["haproxy"]
   verify {
     endpoint    = "127.0.0.1:8443"
     server_name = "hap.test"
@@ -185,7 +195,7 @@ frontend tls
 		}
 		j := c.journal("nginx")
 		if !strings.Contains(j, "Reloaded nginx.service") {
-			t.Errorf("nginx was not reloaded by the hook:\n%s", tail(j, 1000))
+			t.Errorf("nginx was not reloaded by the reload block:\n%s", tail(j, 1000))
 		}
 	})
 	if t.Failed() {
@@ -207,7 +217,7 @@ frontend tls
 			t.Errorf("the reload did not make the bundle directory writable:\n%s", tail(j, 1500))
 		}
 		if j := c.journal("haproxy"); !strings.Contains(j, "Reloaded haproxy.service") {
-			t.Errorf("haproxy was not reloaded by the hook:\n%s", tail(j, 1000))
+			t.Errorf("haproxy was not reloaded by the reload block:\n%s", tail(j, 1000))
 		}
 		if got, _ := served(c, "127.0.0.1:443", "www.test"); got != wwwSerial {
 			t.Errorf("www.test changed on a reload: %s -> %s", wwwSerial, got)
