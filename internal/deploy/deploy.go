@@ -26,10 +26,10 @@ import (
 
 // Steps, as StepError and State.FailedStep name them.
 const (
-	StepInstall = "install"
-	StepHook    = "hook"
-	StepReload  = "reload"
-	StepVerify  = "verify"
+	StepInstall = store.StepInstall
+	StepHook    = store.StepHook
+	StepReload  = store.StepReload
+	StepVerify  = store.StepVerify
 )
 
 // StepError is a deploy error with the step it happened in; its text is the

@@ -119,8 +119,10 @@ func FallbackNote(f *certinfo.Facts, rb config.RenewBefore) string {
 		config.FormatDuration(rb.Duration), config.FormatDuration(life.Round(time.Minute)), rule)
 }
 
-// Health is a certificate's state for monitoring; the values are the
-// monitoring-plugin exit codes.
+// Health is a certificate's (or a watched endpoint's) state for
+// monitoring; the values are the monitoring-plugin exit codes. A managed
+// certificate's health is decided by status.Assess, a watch's by
+// watch.Assess.
 type Health int
 
 // Health values.
@@ -129,19 +131,6 @@ const (
 	Warning  Health = 1
 	Critical Health = 2
 )
-
-// Assess is Critical when the certificate has expired or less than a tenth
-// of its lifetime is left, Warning when Decide says it is due (including when
-// nothing is installed), and OK otherwise.
-func Assess(now time.Time, c config.Certificate, have *certinfo.Facts) Health {
-	if have != nil && (now.After(have.NotAfter) || have.NotAfter.Sub(now) < have.Lifetime()/10) {
-		return Critical
-	}
-	if Decide(now, c, have).Due {
-		return Warning
-	}
-	return OK
-}
 
 // String returns "ok", "warning" or "critical".
 func (h Health) String() string {

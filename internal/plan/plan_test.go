@@ -163,32 +163,6 @@ func TestDecideRealCertificate(t *testing.T) {
 	}
 }
 
-func TestAssess(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		c    config.Certificate
-		have *certinfo.Facts
-		want plan.Health
-	}{
-		{"missing", conf(), nil, plan.Warning},
-		{"fresh", conf(), cert(now.Add(-10*day), 90*day), plan.OK},
-		{"in window", conf(), cert(now.Add(-70*day), 90*day), plan.Warning},
-		{"names changed", conf(func(c *config.Certificate) { c.Domains = []string{"x.example"} }), cert(now.Add(-10*day), 90*day), plan.Warning},
-		{"exactly a tenth left", conf(), cert(now.Add(-81*day), 90*day), plan.Warning},
-		{"just under a tenth left", conf(), cert(now.Add(-81*day-time.Nanosecond), 90*day), plan.Critical},
-		{"at NotAfter", conf(), cert(now.Add(-90*day), 90*day), plan.Critical},
-		{"expired", conf(), cert(now.Add(-100*day), 90*day), plan.Critical},
-		{"6d cert, 12h left", conf(), cert(now.Add(-5*day-12*time.Hour), 6*day), plan.Critical},
-		{"6d cert, 1d left", conf(), cert(now.Add(-5*day), 6*day), plan.Warning},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := plan.Assess(now, tc.c, tc.have); got != tc.want {
-				t.Errorf("Assess = %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
 func TestHealthString(t *testing.T) {
 	for h, want := range map[plan.Health]string{plan.OK: "ok", plan.Warning: "warning", plan.Critical: "critical", 7: "Health(7)"} {
 		if got := h.String(); got != want {

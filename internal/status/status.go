@@ -144,7 +144,7 @@ func problems(in Inspection, k Condition, now time.Time) []notify.Event {
 		}
 		add(notify.HookFailed, fmt.Sprintf("%s serial %s is live, but %s no longer %s it; the deploy is redone.",
 			c.Name, f.Serial, targetList(in.Targets), plural2(len(in.Targets), "holds", "hold")), strings.Join(names, "; "))
-	case f != nil && !k.Applied && st.LastError != "" && st.FailedStep == "verify":
+	case f != nil && !k.Applied && st.LastError != "" && st.FailedStep == store.StepVerify:
 		add(notify.VerifyFailed, fmt.Sprintf("%s serial %s is installed, but an endpoint does not serve it; the deploy is retried.",
 			c.Name, f.Serial), st.LastError)
 	case f != nil && !k.Applied && st.LastError != "" && st.FailedStep != store.StepDueAtOnce:

@@ -44,6 +44,15 @@ const (
 	ResultAdopted    = "adopted from certbot"
 )
 
+// Deploy steps, as State.FailedStep names the one that failed (package
+// deploy runs them).
+const (
+	StepInstall = "install"
+	StepHook    = "hook"
+	StepReload  = "reload"
+	StepVerify  = "verify"
+)
+
 // StepDueAtOnce is State.FailedStep after a renewal storm was averted (the
 // new certificate was due again at once): cleared as soon as the live
 // certificate is no longer due (Settle).
