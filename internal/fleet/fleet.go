@@ -133,7 +133,7 @@ func Open(o Options) (*Backend, error) {
 
 // OpenConfig opens the Backend a config's fleet block describes: it reads
 
-// Opener is OpenConfig for the binary's wiring (cli.SetFleet), which holds
+// Opener is OpenConfig for the binary's wiring (cli.Deps.Fleet, set in cmd/renewer), which holds
 // the backend as an interface: on error it returns a nil interface, not a
 // typed nil that would look like a backend.
 func Opener(f *config.Fleet, log *slog.Logger) (interface {
