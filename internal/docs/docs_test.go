@@ -31,12 +31,6 @@ const (
 	exampleCfg = "renewer.hcl.example"
 )
 
-// pending are pages other branches write; a link to one is reported (not
-// failed) while it does not exist, and checked like any other once it does.
-var pending = map[string]string{
-	"internal/docs/systemd.md": "the packaging work (branch pkg) writes it",
-}
-
 func read(t *testing.T, rel string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(repo, rel))
@@ -93,7 +87,7 @@ func TestProvidersPageCurrent(t *testing.T) {
 // brokenLinks checks every relative link of the Markdown file rel (a path
 // from the repository's top): the file it names exists, and so does the
 // #anchor in a Markdown target.
-func brokenLinks(t *testing.T, rel string) (problems, pendingNotes []string) {
+func brokenLinks(t *testing.T, rel string) (problems []string) {
 	md := read(t, rel)
 	for _, l := range links(md) {
 		if strings.Contains(l.target, "://") || strings.HasPrefix(l.target, "mailto:") {
@@ -105,10 +99,6 @@ func brokenLinks(t *testing.T, rel string) (problems, pendingNotes []string) {
 			target = filepath.ToSlash(filepath.Clean(filepath.Join(filepath.Dir(rel), path)))
 		}
 		if _, err := os.Stat(filepath.Join(repo, target)); err != nil {
-			if why, ok := pending[target]; ok {
-				pendingNotes = append(pendingNotes, rel+": link to "+target+", which does not exist yet: "+why)
-				continue
-			}
 			problems = append(problems, rel+":"+itoa(l.line)+": link to "+l.target+": "+target+" does not exist; fix the link or add the file")
 			continue
 		}
@@ -116,7 +106,7 @@ func brokenLinks(t *testing.T, rel string) (problems, pendingNotes []string) {
 			problems = append(problems, rel+":"+itoa(l.line)+": link to "+l.target+": "+target+" has no heading with the anchor #"+frag)
 		}
 	}
-	return problems, pendingNotes
+	return problems
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -127,11 +117,7 @@ func TestLinksResolve(t *testing.T) {
 		files = append(files, pagesDir+"/"+tp.Name+".md")
 	}
 	for _, f := range files {
-		problems, notes := brokenLinks(t, f)
-		report(t, problems)
-		for _, n := range notes {
-			t.Log(n)
-		}
+		report(t, brokenLinks(t, f))
 	}
 }
 
@@ -144,7 +130,7 @@ func TestLinkCheckerFindsBrokenLinks(t *testing.T) {
 	defer os.Remove(f.Name())
 	f.WriteString("# Broken\n\n[ok](config.md#storage) [no file](nosuch.md) [no anchor](config.md#nosuchheading) [web](https://example.com/x)\n")
 	f.Close()
-	problems, _ := brokenLinks(t, pagesDir+"/"+filepath.Base(f.Name()))
+	problems := brokenLinks(t, pagesDir+"/"+filepath.Base(f.Name()))
 	if len(problems) != 2 || !strings.Contains(problems[0], "nosuch.md does not exist") || !strings.Contains(problems[1], "#nosuchheading") {
 		t.Errorf("problems = %q", problems)
 	}
