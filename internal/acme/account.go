@@ -58,7 +58,7 @@ func (a *account) GetPrivateKey() crypto.PrivateKey        { return a.key }
 // (a new key is made and saved at once, so a crash before registration
 // reuses it); a missing or empty account.json means "not registered yet".
 func loadAccount(dir, directory, email string, now time.Time) (*account, error) {
-	keyFile := filepath.Join(dir, "key.pem")
+	keyFile := filepath.Join(dir, accountKeyFile)
 	acc := &account{Email: email, Directory: directory, Created: now}
 	keyPEM, err := os.ReadFile(keyFile)
 	switch {
@@ -78,7 +78,7 @@ func loadAccount(dir, directory, email string, now time.Time) (*account, error) 
 	if acc.key, err = certcrypto.ParsePEMPrivateKey(keyPEM); err != nil {
 		return nil, fmt.Errorf("parse account key %s: %w", keyFile, err)
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, "account.json"))
+	raw, err := os.ReadFile(filepath.Join(dir, accountFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return acc, nil
 	}
@@ -86,7 +86,7 @@ func loadAccount(dir, directory, email string, now time.Time) (*account, error) 
 		return nil, fmt.Errorf("read account: %w", err)
 	}
 	if err := json.Unmarshal(raw, acc); err != nil {
-		return nil, fmt.Errorf("parse account %s: %w", filepath.Join(dir, "account.json"), err)
+		return nil, fmt.Errorf("parse account %s: %w", filepath.Join(dir, accountFile), err)
 	}
 	acc.Email = email
 	return acc, nil
@@ -97,7 +97,7 @@ func (a *account) save(dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := renameio.WriteFile(filepath.Join(dir, "account.json"), append(raw, '\n'), 0o600); err != nil {
+	if err := renameio.WriteFile(filepath.Join(dir, accountFile), append(raw, '\n'), 0o600); err != nil {
 		return fmt.Errorf("save account: %w", err)
 	}
 	return nil

@@ -285,7 +285,9 @@ func (a *Agent) client(ctx context.Context, ca config.CA) (*acme.Client, error) 
 		return nil, err
 	}
 	if a.fleet != nil { // every node orders with the fleet's account, before it loads one
-		if err := a.fleet.SyncAccount(ctx, filepath.Base(accDir), accDir, c.Register); err != nil {
+		get := func() ([]byte, error) { return acme.ExportAccount(accDir) }
+		put := func(b []byte) error { return acme.ImportAccount(accDir, b) }
+		if err := a.fleet.SyncAccount(ctx, filepath.Base(accDir), get, put, c.Register); err != nil {
 			return nil, fmt.Errorf("fleet account: %w", err)
 		}
 	}

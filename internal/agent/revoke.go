@@ -111,7 +111,7 @@ func (a *Agent) revocationClient(meta store.Meta) (*acme.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(accDir + "/key.pem"); err != nil {
+	if err := acme.HasAccount(accDir); err != nil {
 		return nil, fmt.Errorf("the account that ordered this certificate (%s) is gone: %w", accDir, err)
 	}
 	o := acme.Options{

@@ -29,13 +29,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/google/renameio/v2"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
@@ -377,17 +375,12 @@ func (b *Backend) Reports(ctx context.Context, name string) ([]store.NodeReport,
 	return out, nil
 }
 
-// accountRecord is P/accounts/<acct>, sealed.
-type accountRecord struct {
-	KeyPEM  string `json:"key_pem"`
-	Account string `json:"account_json"`
-}
-
 // accountLockWait bounds the wait for another node registering the account.
 const accountLockWait = 2 * time.Minute
 
 // SyncAccount implements store.Shared.
-func (b *Backend) SyncAccount(ctx context.Context, acct, dir string, register func(context.Context) error) error {
+// P/accounts/<acct> holds, sealed, what get returned (acme.ExportAccount).
+func (b *Backend) SyncAccount(ctx context.Context, acct string, get func() ([]byte, error), put func([]byte) error, register func(context.Context) error) error {
 	k := b.Key("accounts", acct)
 	s, err := b.session(ctx)
 	if err != nil {
@@ -416,29 +409,18 @@ func (b *Backend) SyncAccount(ctx context.Context, acct, dir string, register fu
 		if err != nil {
 			return fmt.Errorf("fleet: account %s: %w", acct, err)
 		}
-		var r accountRecord
-		if err := json.Unmarshal(plain, &r); err != nil {
+		if err := put(plain); err != nil {
 			return fmt.Errorf("fleet: account %s: %w", acct, err)
-		}
-		for file, data := range map[string]string{"key.pem": r.KeyPEM, "account.json": r.Account} {
-			if err := renameio.WriteFile(filepath.Join(dir, file), []byte(data), 0o600); err != nil {
-				return fmt.Errorf("fleet: account %s: %w", acct, err)
-			}
 		}
 		return nil
 	}
 	if err := register(ctx); err != nil {
 		return err
 	}
-	keyPEM, err := os.ReadFile(filepath.Join(dir, "key.pem"))
+	plain, err := get()
 	if err != nil {
 		return fmt.Errorf("fleet: account %s: %w", acct, err)
 	}
-	accJSON, err := os.ReadFile(filepath.Join(dir, "account.json"))
-	if err != nil {
-		return fmt.Errorf("fleet: account %s: %w", acct, err)
-	}
-	plain, _ := json.Marshal(accountRecord{KeyPEM: string(keyPEM), Account: string(accJSON)})
 	sealed, err := b.key.seal(k, plain)
 	if err != nil {
 		return err

@@ -25,11 +25,12 @@ type Shared interface {
 	Report(ctx context.Context, name string, r NodeReport) error
 	// Reports lists every node's report of name, by node name.
 	Reports(ctx context.Context, name string) ([]NodeReport, error)
-	// SyncAccount makes the ACME account in dir (key.pem, account.json) the
-	// fleet's: it writes the shared one there, or, when the fleet has none
-	// yet, calls register (which leaves a registered account in dir) and
-	// shares that. Nodes calling it at once agree on one account.
-	SyncAccount(ctx context.Context, key, dir string, register func(context.Context) error) error
+	// SyncAccount makes the ACME account named key the fleet's: it hands
+	// the shared one to put (the account's files are internal/acme's, which
+	// writes them), or, when the fleet has none yet, calls register (which
+	// leaves a registered account) and shares what get returns. Nodes
+	// calling it at once agree on one account.
+	SyncAccount(ctx context.Context, key string, get func() ([]byte, error), put func([]byte) error, register func(context.Context) error) error
 	// Changes receives a value soon after another version of any
 	// certificate is published (and after a reconnection), until ctx ends.
 	Changes(ctx context.Context) <-chan struct{}

@@ -1,0 +1,63 @@
+package acme
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/google/renameio/v2"
+)
+
+// The files of an account directory (Options.AccountDir). This package
+// owns them: other packages move an account only through ExportAccount and
+// ImportAccount, and check one with HasAccount.
+const (
+	accountKeyFile = "key.pem"      // the account's private key
+	accountFile    = "account.json" // its registration at the CA
+)
+
+// accountFiles is an account as ExportAccount writes it (the form a fleet
+// shares, sealed, in etcd).
+type accountFiles struct {
+	KeyPEM  string `json:"key_pem"`
+	Account string `json:"account_json"`
+}
+
+// ExportAccount returns the registered account in dir as one value.
+func ExportAccount(dir string) ([]byte, error) {
+	key, err := os.ReadFile(filepath.Join(dir, accountKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("export account: %w", err)
+	}
+	acc, err := os.ReadFile(filepath.Join(dir, accountFile))
+	if err != nil {
+		return nil, fmt.Errorf("export account: %w", err)
+	}
+	return json.Marshal(accountFiles{KeyPEM: string(key), Account: string(acc)})
+}
+
+// ImportAccount writes an account ExportAccount made into dir, each file
+// atomically (0600).
+func ImportAccount(dir string, data []byte) error {
+	var f accountFiles
+	if err := json.Unmarshal(data, &f); err != nil {
+		return fmt.Errorf("import account: %w", err)
+	}
+	if f.KeyPEM == "" {
+		return errors.New("import account: no key")
+	}
+	for _, w := range []struct{ name, data string }{{accountKeyFile, f.KeyPEM}, {accountFile, f.Account}} {
+		if err := renameio.WriteFile(filepath.Join(dir, w.name), []byte(w.data), 0o600); err != nil {
+			return fmt.Errorf("import account: %w", err)
+		}
+	}
+	return nil
+}
+
+// HasAccount reports why dir holds no account key, or nil when it does.
+func HasAccount(dir string) error {
+	_, err := os.Stat(filepath.Join(dir, accountKeyFile))
+	return err
+}
