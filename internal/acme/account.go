@@ -16,7 +16,6 @@ import (
 
 	"github.com/go-acme/lego/v4/certcrypto"
 	"github.com/go-acme/lego/v4/registration"
-	"github.com/google/renameio/v2"
 )
 
 // AccountKey names the account of one CA directory and e-mail address as a
@@ -57,7 +56,7 @@ func (a *account) GetPrivateKey() crypto.PrivateKey        { return a.key }
 // loadAccount reads the account in dir. A missing key means a fresh account
 // (a new key is made and saved at once, so a crash before registration
 // reuses it); a missing or empty account.json means "not registered yet".
-func loadAccount(dir, directory, email string, now time.Time) (*account, error) {
+func loadAccount(dir, directory, email string, now time.Time, write WriteFileFunc) (*account, error) {
 	keyFile := filepath.Join(dir, accountKeyFile)
 	acc := &account{Email: email, Directory: directory, Created: now}
 	keyPEM, err := os.ReadFile(keyFile)
@@ -67,7 +66,7 @@ func loadAccount(dir, directory, email string, now time.Time) (*account, error) 
 		if err != nil {
 			return nil, fmt.Errorf("generate account key: %w", err)
 		}
-		if err := renameio.WriteFile(keyFile, certcrypto.PEMEncode(k), 0o600); err != nil {
+		if err := write.orDefault()(keyFile, certcrypto.PEMEncode(k), 0o600); err != nil {
 			return nil, fmt.Errorf("save account key: %w", err)
 		}
 		acc.key = k
@@ -92,12 +91,12 @@ func loadAccount(dir, directory, email string, now time.Time) (*account, error) 
 	return acc, nil
 }
 
-func (a *account) save(dir string) error {
+func (a *account) save(dir string, write WriteFileFunc) error {
 	raw, err := json.MarshalIndent(a, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := renameio.WriteFile(filepath.Join(dir, accountFile), append(raw, '\n'), 0o600); err != nil {
+	if err := write.orDefault()(filepath.Join(dir, accountFile), append(raw, '\n'), 0o600); err != nil {
 		return fmt.Errorf("save account: %w", err)
 	}
 	return nil

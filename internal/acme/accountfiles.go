@@ -38,9 +38,21 @@ func ExportAccount(dir string) ([]byte, error) {
 	return json.Marshal(accountFiles{KeyPEM: string(key), Account: string(acc)})
 }
 
+// WriteFileFunc writes a file atomically with mode perm; nil means
+// renameio's. The agent passes its store's, so that the disk-fault tests
+// reach the account files too.
+type WriteFileFunc func(path string, data []byte, perm os.FileMode) error
+
+func (w WriteFileFunc) orDefault() WriteFileFunc {
+	if w == nil {
+		return func(path string, data []byte, perm os.FileMode) error { return renameio.WriteFile(path, data, perm) }
+	}
+	return w
+}
+
 // ImportAccount writes an account ExportAccount made into dir, each file
-// atomically (0600).
-func ImportAccount(dir string, data []byte) error {
+// atomically (0600), with write.
+func ImportAccount(dir string, data []byte, write WriteFileFunc) error {
 	var f accountFiles
 	if err := json.Unmarshal(data, &f); err != nil {
 		return fmt.Errorf("import account: %w", err)
@@ -49,7 +61,7 @@ func ImportAccount(dir string, data []byte) error {
 		return errors.New("import account: no key")
 	}
 	for _, w := range []struct{ name, data string }{{accountKeyFile, f.KeyPEM}, {accountFile, f.Account}} {
-		if err := renameio.WriteFile(filepath.Join(dir, w.name), []byte(w.data), 0o600); err != nil {
+		if err := write.orDefault()(filepath.Join(dir, w.name), []byte(w.data), 0o600); err != nil {
 			return fmt.Errorf("import account: %w", err)
 		}
 	}

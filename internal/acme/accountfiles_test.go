@@ -11,11 +11,11 @@ import (
 // there as the same account (what a fleet's nodes do).
 func TestExportImportAccount(t *testing.T) {
 	src, dst := t.TempDir(), t.TempDir()
-	acc, err := loadAccount(src, "https://ca.test/dir", "ops@example.test", time.Now())
+	acc, err := loadAccount(src, "https://ca.test/dir", "ops@example.test", time.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := acc.save(src); err != nil {
+	if err := acc.save(src, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := HasAccount(dst); err == nil {
@@ -25,7 +25,7 @@ func TestExportImportAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ImportAccount(dst, data); err != nil {
+	if err := ImportAccount(dst, data, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := HasAccount(dst); err != nil {
@@ -41,7 +41,7 @@ func TestExportImportAccount(t *testing.T) {
 			t.Errorf("%s mode %o", f, fi.Mode().Perm())
 		}
 	}
-	if err := ImportAccount(dst, []byte(`{"account_json":"{}"}`)); err == nil {
+	if err := ImportAccount(dst, []byte(`{"account_json":"{}"}`), nil); err == nil {
 		t.Error("an import without a key was accepted")
 	}
 }

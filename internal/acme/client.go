@@ -40,6 +40,7 @@ type Options struct {
 	EAB            *EAB           // external account binding used to register
 	PreferredChain string         // issuer CN of the alternate chain to prefer
 	TLSSolver      *TLSALPNSolver // answers tls-alpn-01 (Request.TLSListen); may be shared
+	WriteFile      WriteFileFunc  // writes the account files; nil: renameio
 }
 
 // EAB is an external account binding: key identifier and base64url HMAC key.
@@ -343,7 +344,7 @@ func (c *Client) register(again bool) (*account, error) {
 	}
 	c.acc.Registration = reg
 	c.orders = nil // their requests name the old account
-	if err := c.acc.save(c.opts.AccountDir); err != nil {
+	if err := c.acc.save(c.opts.AccountDir, c.opts.WriteFile); err != nil {
 		return nil, err
 	}
 	c.opts.Log.Info("registered ACME account", "directory", c.opts.Directory, "account", reg.URI)
@@ -405,7 +406,7 @@ func (c *Client) loadAccountLocked() error {
 	if c.acc != nil {
 		return nil
 	}
-	acc, err := loadAccount(c.opts.AccountDir, c.opts.Directory, c.opts.Email, c.opts.Now())
+	acc, err := loadAccount(c.opts.AccountDir, c.opts.Directory, c.opts.Email, c.opts.Now(), c.opts.WriteFile)
 	if err != nil {
 		return fmt.Errorf("acme account in %s: %w", c.opts.AccountDir, err)
 	}

@@ -276,6 +276,7 @@ func (a *Agent) client(ctx context.Context, ca config.CA) (*acme.Client, error) 
 		Now:            a.now,
 		PreferredChain: ca.PreferredChain,
 		TLSSolver:      a.tlsSolver,
+		WriteFile:      a.store.WriteFile,
 	}
 	if ca.EAB != nil {
 		o.EAB = &acme.EAB{KID: ca.EAB.KID, HMAC: ca.EAB.HMAC}
@@ -286,7 +287,7 @@ func (a *Agent) client(ctx context.Context, ca config.CA) (*acme.Client, error) 
 	}
 	if a.fleet != nil { // every node orders with the fleet's account, before it loads one
 		get := func() ([]byte, error) { return acme.ExportAccount(accDir) }
-		put := func(b []byte) error { return acme.ImportAccount(accDir, b) }
+		put := func(b []byte) error { return acme.ImportAccount(accDir, b, a.store.WriteFile) }
 		if err := a.fleet.SyncAccount(ctx, filepath.Base(accDir), get, put, c.Register); err != nil {
 			return nil, fmt.Errorf("fleet account: %w", err)
 		}

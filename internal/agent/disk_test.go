@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -172,3 +173,40 @@ certificate "www" {
 }
 
 func equalBytes(a, b []byte) bool { return string(a) == string(b) }
+
+// The ACME account files go through the store's file system too: a full
+// disk while the account key is saved fails the first issuance with the
+// disk's error and leaves no account half written; once the disk takes
+// writes, the next pass registers and issues.
+func TestDiskErrorAccountFiles(t *testing.T) {
+	t.Parallel()
+	ca := testca.StartT(t, testca.Options{})
+	a, cfg := setup(t, ca, fmt.Sprintf(`
+certificate "www" {
+  domains = ["account-disk.example.test"]
+  challenge "http" { listen = "127.0.0.1:%d" }
+}`, ca.HTTPPort))
+	disk := disktest.New()
+	st, err := store.OpenFS(cfg.Storage.Path, cfg.Storage.KeepVersions, disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.store = st
+	disk.Fail(disktest.Fault{Op: disktest.Write, Path: "/accounts/", Err: syscall.ENOSPC})
+	res := pass(t, a, PassOptions{})[0]
+	if res.Action != status.Failed || res.Err == nil || !strings.Contains(res.Err.Error(), syscall.ENOSPC.Error()) {
+		t.Fatalf("with the account directory full: %+v", res)
+	}
+	accounts := filepath.Join(cfg.Storage.Path, "accounts")
+	_ = filepath.WalkDir(accounts, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			t.Errorf("a file was left in the account directory: %s", p)
+		}
+		return nil
+	})
+	disk.Heal()
+	a.now = func() time.Time { return time.Now().Add(24 * time.Hour) } // past the backoff
+	if res := pass(t, a, PassOptions{}); res[0].Action != status.Obtained || !res[0].OK() {
+		t.Fatalf("after the disk healed: %+v", res[0])
+	}
+}

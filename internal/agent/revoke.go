@@ -117,6 +117,7 @@ func (a *Agent) revocationClient(meta store.Meta) (*acme.Client, error) {
 	o := acme.Options{
 		Directory: ca.Directory, Email: a.cfg.ACME.Email, AcceptTerms: a.cfg.ACME.AcceptTerms,
 		CABundle: ca.CABundle, AccountDir: accDir, UserAgent: "renewer/" + a.version, Log: a.log, Now: a.now,
+		WriteFile: a.store.WriteFile,
 	}
 	if ca.EAB != nil {
 		o.EAB = &acme.EAB{KID: ca.EAB.KID, HMAC: ca.EAB.HMAC}

@@ -203,3 +203,11 @@ func syncDir(fsys FS, dir string) error {
 	}
 	return nil
 }
+
+// WriteFile replaces path with data atomically (temp file, fsync, rename,
+// directory fsync), through the store's file system: for files other
+// packages keep under the storage root (the ACME account files), so that
+// the disk-fault tests reach them too.
+func (s *Store) WriteFile(path string, data []byte, perm os.FileMode) error {
+	return writeAtomic(s.fs, path, data, perm)
+}
