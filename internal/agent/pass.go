@@ -128,7 +128,6 @@ func (a *Agent) RunOnce(ctx context.Context, o PassOptions) ([]status.Result, er
 		})
 	}
 	wg.Wait()
-	slices.SortFunc(deploys, func(x, y toDeploy) int { return x.idx - y.idx }) // config order
 	a.deployStage(ctx, deploys, results)
 	if o.DryRun {
 		return results, nil
@@ -142,13 +141,7 @@ func (a *Agent) RunOnce(ctx context.Context, o PassOptions) ([]status.Result, er
 	for _, r := range results {
 		a.obs.Finished(r)
 	}
-	var views []status.View
-	for _, v := range seen {
-		if v.Cert.Name != "" { // a certificate not started (shutdown) has none
-			views = append(views, v)
-		}
-	}
-	a.obs.PassDone(ctx, views, len(o.Names) == 0)
+	a.obs.PassDone(ctx, seen, len(o.Names) == 0)
 	return results, nil
 }
 
