@@ -72,7 +72,7 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 	defer func() { a.Close() }()
 	var rep PassReporter
 	if o.NewReporter != nil {
-		if rep, err = o.NewReporter(cfg); err != nil {
+		if rep, err = o.NewReporter(cfg, a.Store()); err != nil {
 			return err
 		}
 		a.SetObserver(rep)
@@ -149,7 +149,7 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 			}
 			var nrep PassReporter
 			if o.NewReporter != nil {
-				if nrep, err = o.NewReporter(next); err != nil {
+				if nrep, err = o.NewReporter(next, na.Store()); err != nil {
 					na.Close()
 					log.Error("config reload failed; keeping the running config", "err", err)
 					o.Notify("READY=1")

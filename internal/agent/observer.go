@@ -5,6 +5,7 @@ import (
 
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/status"
+	"github.com/renewer/renewer/internal/store"
 )
 
 // Observer is the report stage: it is told what a pass does and sees, as
@@ -44,5 +45,6 @@ type PassReporter interface {
 }
 
 // NewReporter makes the PassReporter of a config (the daemon makes a new
-// one on each reload).
-type NewReporter func(cfg *config.Config) (PassReporter, error)
+// one on each reload); st is the agent's store, whose file system the
+// reporter writes its state through.
+type NewReporter func(cfg *config.Config, st *store.Store) (PassReporter, error)

@@ -100,9 +100,9 @@ const renewReportTimeout = 45 * time.Second
 
 // newReporter makes the reporter `renew` uses; a failure to make one is
 // logged and never stops a renewal (nil is returned).
-func newReporter(log *slog.Logger, cfg *config.Config) *report.Reporter {
-	rep, err := report.New(cfg, report.Options{Log: log, Version: version(),
-		Notify: notify.Options{Retry: []time.Duration{5 * time.Second}}})
+func newReporter(log *slog.Logger, a *agent.Agent) *report.Reporter {
+	rep, err := report.New(a.Config(), report.Options{Log: log, Version: version(),
+		Notify: notify.Options{Retry: []time.Duration{5 * time.Second}, WriteFile: a.Store().WriteFile}})
 	if err != nil {
 		log.Error("notifications are off for this run", "err", err)
 		return nil
@@ -119,7 +119,7 @@ var _ agent.PassReporter = (*report.Reporter)(nil)
 func runPass(ctx context.Context, log *slog.Logger, a *agent.Agent, o agent.PassOptions) ([]status.Result, error) {
 	var rep *report.Reporter
 	if !o.DryRun {
-		if rep = newReporter(log, a.Config()); rep != nil {
+		if rep = newReporter(log, a); rep != nil {
 			a.SetObserver(rep)
 			defer func() {
 				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renewReportTimeout)
@@ -136,7 +136,7 @@ func runPass(ctx context.Context, log *slog.Logger, a *agent.Agent, o agent.Pass
 // reportNow reports what certs are now, without a pass (revoke --no-renew),
 // and waits a bounded time for the notifications.
 func reportNow(ctx context.Context, log *slog.Logger, a *agent.Agent, certs []config.Certificate) {
-	rep := newReporter(log, a.Config())
+	rep := newReporter(log, a)
 	if rep == nil {
 		return
 	}

@@ -15,7 +15,9 @@ import (
 	"github.com/renewer/renewer/internal/agent"
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/metrics"
+	"github.com/renewer/renewer/internal/notify"
 	"github.com/renewer/renewer/internal/report"
+	"github.com/renewer/renewer/internal/store"
 )
 
 // cmdRun is the daemon. SIGHUP reloads the config; SIGTERM and SIGINT (the
@@ -59,13 +61,13 @@ func cmdRun(ctx context.Context, e *env, g *globals, args []string) int {
 		}
 	}()
 
-	notify := func(state string) {
+	sdNotify := func(state string) {
 		if _, err := daemon.SdNotify(false, state); err != nil {
 			log.Warn("sd_notify failed", "err", err)
 		}
 	}
 	if interval, err := daemon.SdWatchdogEnabled(false); err == nil && interval > 0 {
-		go watchdog(ctx, interval/2, notify)
+		go watchdog(ctx, interval/2, sdNotify)
 	}
 
 	m := metrics.New(version()) // one per process: counters survive reloads
@@ -94,8 +96,9 @@ func cmdRun(ctx context.Context, e *env, g *globals, args []string) int {
 		opts.Fleet = b
 	}
 	err = agent.RunDaemon(ctx, cfg, agent.DaemonOptions{
-		NewReporter: func(c *config.Config) (agent.PassReporter, error) {
-			return report.New(c, report.Options{Log: log, Version: version(), Metrics: m, WatchEvery: report.DefaultWatchEvery})
+		NewReporter: func(c *config.Config, st *store.Store) (agent.PassReporter, error) {
+			return report.New(c, report.Options{Log: log, Version: version(), Metrics: m, WatchEvery: report.DefaultWatchEvery,
+				Notify: notify.Options{WriteFile: st.WriteFile}})
 		},
 		Options: opts,
 		Load: func() (*config.Config, error) {
@@ -112,7 +115,7 @@ func cmdRun(ctx context.Context, e *env, g *globals, args []string) int {
 			return c, err
 		},
 		Reload: reload,
-		Notify: notify,
+		Notify: sdNotify,
 	})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "renewer run: %v\n", err)

@@ -39,6 +39,9 @@ type Options struct {
 	Timeout time.Duration    // per attempt; default DefaultTimeout
 	Host    string           // this machine's name; default os.Hostname()
 	Version string           // for the User-Agent
+	// WriteFile replaces the state file atomically; nil: renameio's. The
+	// binary passes its store's, so the disk-fault tests reach it.
+	WriteFile func(path string, data []byte, perm os.FileMode) error
 }
 
 // Dispatcher sends events to the configured notifiers, deduplicated.
@@ -48,6 +51,7 @@ type Dispatcher struct {
 	lock      *flock.Flock
 	log       *slog.Logger
 	now       func() time.Time
+	write     func(path string, data []byte, perm os.FileMode) error
 	retry     []time.Duration
 	timeout   time.Duration
 	host      string
@@ -96,7 +100,10 @@ func New(ns []config.Notify, dir string, o Options) (*Dispatcher, error) {
 	d := &Dispatcher{
 		dir: dir, lock: flock.New(filepath.Join(dir, "state.lock")),
 		log: o.Log, now: o.Now, retry: o.Retry, timeout: o.Timeout, host: o.Host,
-		inflight: map[string]bool{},
+		inflight: map[string]bool{}, write: o.WriteFile,
+	}
+	if d.write == nil {
+		d.write = func(path string, data []byte, perm os.FileMode) error { return renameio.WriteFile(path, data, perm) }
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	agent := "renewer/" + o.Version
@@ -429,7 +436,7 @@ func (d *Dispatcher) update(fn func(*stateFile)) {
 	fn(st)
 	data, err = json.MarshalIndent(st, "", "  ")
 	if err == nil {
-		err = renameio.WriteFile(path, append(data, '\n'), 0o600)
+		err = d.write(path, append(data, '\n'), 0o600)
 	}
 	if err != nil {
 		d.log.Error("notify state: save", "path", path, "err", err)

@@ -8,14 +8,19 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/notify"
+	"github.com/renewer/renewer/internal/store"
+	"github.com/renewer/renewer/internal/store/disktest"
 )
 
 const (
@@ -568,5 +573,57 @@ func TestInterval(t *testing.T) {
 		if got := notify.Interval(tc.repeat, na, now); got != tc.want {
 			t.Errorf("Interval(repeat %s, %s left) = %s, want %s", tc.repeat, tc.left, got, tc.want)
 		}
+	}
+}
+
+// The deduplication memory goes through the file system it is given (the
+// store's, in the binary): a full disk there is logged and does not stop
+// the notification; once the disk takes writes the memory is saved, so a
+// restart does not send the same problem again.
+func TestStateThroughStoreFS(t *testing.T) {
+	hooks := startHooks(t)
+	root := t.TempDir()
+	disk := disktest.New()
+	st, err := store.OpenFS(root, 3, disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "notify")
+	clk := &clock{now: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+	cfg := []config.Notify{{Name: "hook", Webhook: config.Secret(hooks.URL + "/" + hookToken), On: config.DefaultNotifyOn, Repeat: day}}
+	var logs bytes.Buffer
+	open := func() *notify.Dispatcher {
+		d, err := notify.New(cfg, dir, notify.Options{Now: clk.Now, WriteFile: st.WriteFile, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	far := clk.now.Add(60 * day)
+	failed := problem(notify.RenewalFailed, notify.Warning, far)
+
+	disk.Fail(disktest.Fault{Op: disktest.Write, Path: "/notify/", Err: syscall.ENOSPC})
+	d := open()
+	d.Observe([]notify.Observation{{About: www(far), Problems: []notify.Event{failed}}})
+	flush(t, d)
+	if hooks.count() != 1 || !strings.Contains(logs.String(), "notify state: save") || !strings.Contains(logs.String(), syscall.ENOSPC.Error()) {
+		t.Fatalf("with the disk full: %d notifications; log:\n%s", hooks.count(), logs.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state.json")); err == nil {
+		t.Error("state.json written although the disk refused it")
+	}
+	disk.Heal()
+	clk.Add(25 * time.Hour) // due again: sent, and now remembered
+	d.Observe([]notify.Observation{{About: www(far), Problems: []notify.Event{failed}}})
+	flush(t, d)
+	if _, err := os.Stat(filepath.Join(dir, "state.json")); err != nil {
+		t.Fatalf("state.json after the disk healed: %v", err)
+	}
+	n := hooks.count()
+	d = open() // a restart remembers it
+	d.Observe([]notify.Observation{{About: www(far), Problems: []notify.Event{failed}}})
+	flush(t, d)
+	if hooks.count() != n {
+		t.Errorf("sent again after a restart: %d notifications, want %d", hooks.count(), n)
 	}
 }
