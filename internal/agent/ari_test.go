@@ -94,7 +94,14 @@ certificate "www" {
 		t.Errorf("no ARI for the new certificate: %+v", st3.ARI)
 	}
 	// Pebble marks the old certificate's order replaced only when the new
-	// order carried "replaces".
+	// order carried "replaces". Pebble v2.10.1 cannot find its own
+	// certificates whose serial has the top bit set: it refuses such an
+	// order, and renewer places it again without "replaces" (acme,
+	// client.go), so only other serials can show it.
+	if f.Leaf.SerialNumber.BitLen()%8 == 0 {
+		t.Logf("serial %s has its top bit set: Pebble cannot match replaces for it", f.Serial)
+		return
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(caLog.String(), "has been marked as replaced") {
 		if time.Now().After(deadline) {
