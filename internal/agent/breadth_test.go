@@ -20,6 +20,25 @@ import (
 	"github.com/renewer/renewer/internal/testca"
 )
 
+// rfc2136Challenge is a certificate's dns challenge block that updates
+// knot's zones with RFC 2136 (the provider testProviders links).
+func rfc2136Challenge(knot *testca.Knot) string {
+	return fmt.Sprintf(`  challenge "dns" {
+    provider = "rfc2136"
+    env = {
+      DNSUPDATE_NAMESERVER        = %q
+      DNSUPDATE_TSIG_KEY          = "renewer"
+      DNSUPDATE_TSIG_SECRET       = %q
+      DNSUPDATE_TSIG_ALGORITHM    = "hmac-sha256"
+      DNSUPDATE_SEQUENCE_INTERVAL = "1"
+    }
+    propagation_timeout = "30s"
+    polling_interval    = "200ms"
+    resolvers           = [%q]
+  }
+`, knot.Addr, knot.Keys["renewer"], knot.Addr)
+}
+
 // testProviders is the one DNS provider the agent tests link.
 func testProviders(name string) (acme.DNSProvider, error) {
 	if name != "rfc2136" {
@@ -226,20 +245,7 @@ acme {
 certificate "wild" {
   domains = ["*.example.test", "example.test"]
   profile = "shortlived"
-  challenge "dns" {
-    provider = "rfc2136"
-    env = {
-      DNSUPDATE_NAMESERVER        = %q
-      DNSUPDATE_TSIG_KEY          = "renewer"
-      DNSUPDATE_TSIG_SECRET       = %q
-      DNSUPDATE_TSIG_ALGORITHM    = "hmac-sha256"
-      DNSUPDATE_SEQUENCE_INTERVAL = "1"
-    }
-    propagation_timeout = "30s"
-    polling_interval    = "200ms"
-    resolvers           = [%q]
-  }
-}`, ca.Directory, ca.CABundle, hmac, knot.Addr, knot.Keys["renewer"], knot.Addr))
+%s}`, ca.Directory, ca.CABundle, hmac, rfc2136Challenge(knot)))
 	res := pass(t, a, PassOptions{})
 	if res[0].Action != status.Obtained {
 		t.Fatalf("result %+v", res[0])

@@ -65,20 +65,7 @@ acme {
 }
 certificate "www" {
   domains = ["caa.example.test"]
-  challenge "dns" {
-    provider = "rfc2136"
-    env = {
-      DNSUPDATE_NAMESERVER        = %q
-      DNSUPDATE_TSIG_KEY          = "renewer"
-      DNSUPDATE_TSIG_SECRET       = %q
-      DNSUPDATE_TSIG_ALGORITHM    = "hmac-sha256"
-      DNSUPDATE_SEQUENCE_INTERVAL = "1"
-    }
-    propagation_timeout = "30s"
-    polling_interval    = "200ms"
-    resolvers           = [%q]
-  }
-}`, port, forbidden.Directory, forbidden.CABundle, permitted.Directory, permitted.CABundle, knot.Addr, knot.Keys["renewer"], knot.Addr)
+%s}`, port, forbidden.Directory, forbidden.CABundle, permitted.Directory, permitted.CABundle, rfc2136Challenge(knot))
 	file := filepath.Join(dir, "renewer.hcl")
 	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
 		t.Fatal(err)

@@ -140,20 +140,7 @@ func TestCATable(t *testing.T) {
 		{"issue dns-01 rfc2136", func(t *testing.T, e *caEnv) {
 			a, cfg, _ := e.agent(t, fmt.Sprintf(`certificate "wild" {
   domains = ["*.wild.example.test", "wild.example.test"]
-  challenge "dns" {
-    provider = "rfc2136"
-    env = {
-      DNSUPDATE_NAMESERVER        = %q
-      DNSUPDATE_TSIG_KEY          = "renewer"
-      DNSUPDATE_TSIG_SECRET       = %q
-      DNSUPDATE_TSIG_ALGORITHM    = "hmac-sha256"
-      DNSUPDATE_SEQUENCE_INTERVAL = "1"
-    }
-    propagation_timeout = "30s"
-    polling_interval    = "200ms"
-    resolvers           = [%q]
-  }
-}`, e.knot.Addr, e.knot.Keys["renewer"], e.knot.Addr))
+%s}`, rfc2136Challenge(e.knot)))
 			issued(t, a, cfg.Certificates[0], pass(t, a, PassOptions{})[0], status.Obtained)
 		}},
 		{"IP address identifier", func(t *testing.T, e *caEnv) {

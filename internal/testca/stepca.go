@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -47,40 +46,13 @@ const StepCAProvisioner = "acme"
 // Options.Profiles, Env, EAB and StockRetryAfter are Pebble's and ignored;
 // CAAIdentities are step-ca's only.
 func StartStepCA(ctx context.Context, o Options) (*CA, error) {
-	if o.Dir == "" {
-		return nil, errors.New("testca: Options.Dir is required")
-	}
-	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("testca: %w", err)
-	}
 	stepBin, err := toolPathEnv(ctx, "step-ca", "CGO_ENABLED=0")
 	if err != nil {
 		return nil, err
 	}
-	challBin, err := toolPath(ctx, "pebble-challtestsrv")
-	if err != nil {
-		return nil, err
-	}
-	logw := o.Log
-	if logw == nil {
-		f, err := os.OpenFile(filepath.Join(o.Dir, "ca.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("testca: %w", err)
-		}
-		logw = f
-	}
-	var lastErr error
-	for range 3 {
-		ca, err := startStep(ctx, o, stepBin, challBin, logw)
-		if err == nil {
-			return ca, nil
-		}
-		lastErr = err
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, lastErr
+	return launch(ctx, o, func(logw io.Writer, challBin string) (*CA, error) {
+		return startStep(ctx, o, stepBin, challBin, logw)
+	})
 }
 
 func startStep(ctx context.Context, o Options, stepBin, challBin string, logw io.Writer) (*CA, error) {

@@ -83,15 +83,24 @@ type CA struct {
 // Start builds (if needed) and starts both servers and waits until Pebble
 // answers its directory. The caller must call Stop.
 func Start(ctx context.Context, o Options) (*CA, error) {
+	pebbleBin, err := toolPath(ctx, "pebble")
+	if err != nil {
+		return nil, err
+	}
+	return launch(ctx, o, func(logw io.Writer, challBin string) (*CA, error) {
+		return start(ctx, o, pebbleBin, challBin, logw)
+	})
+}
+
+// launch prepares o.Dir and the log, then calls try (which starts a CA
+// with challtestsrv on fresh ports) up to three times: ports are picked
+// free and then handed over, and another process may grab one in between.
+func launch(ctx context.Context, o Options, try func(logw io.Writer, challBin string) (*CA, error)) (*CA, error) {
 	if o.Dir == "" {
 		return nil, errors.New("testca: Options.Dir is required")
 	}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("testca: %w", err)
-	}
-	pebbleBin, err := toolPath(ctx, "pebble")
-	if err != nil {
-		return nil, err
 	}
 	challBin, err := toolPath(ctx, "pebble-challtestsrv")
 	if err != nil {
@@ -105,12 +114,9 @@ func Start(ctx context.Context, o Options) (*CA, error) {
 		}
 		logw = f
 	}
-
-	// Ports are picked free and then handed over; another process may grab
-	// one in between, so a failed start is retried with new ports.
 	var lastErr error
 	for range 3 {
-		ca, err := start(ctx, o, pebbleBin, challBin, logw)
+		ca, err := try(logw, challBin)
 		if err == nil {
 			return ca, nil
 		}

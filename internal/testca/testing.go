@@ -12,31 +12,13 @@ import (
 // StartT starts a CA for one test (or one package's tests), stopped by
 // t.Cleanup. Pebble is a pinned tool dependency, so this never skips: a CA
 // that will not start fails the test with the servers' output.
-func StartT(t testing.TB, o Options) *CA {
-	t.Helper()
-	if o.Dir == "" {
-		o.Dir = t.TempDir()
-	}
-	var buf syncBuffer
-	if o.Log == nil {
-		o.Log = &buf
-	}
-	ca, err := Start(context.Background(), o)
-	if err != nil {
-		t.Fatalf("start Pebble: %v\n%s", err, buf.String())
-	}
-	t.Cleanup(func() {
-		ca.Stop()
-		if t.Failed() && buf.Len() > 0 {
-			t.Logf("CA output:\n%s", buf.String())
-		}
-	})
-	return ca
-}
+func StartT(t testing.TB, o Options) *CA { return startT(t, o, "Pebble", Start) }
 
 // StartStepCAT starts a step-ca for one test, stopped by t.Cleanup (see
 // StartT). step-ca is a pinned tool dependency: this never skips.
-func StartStepCAT(t testing.TB, o Options) *CA {
+func StartStepCAT(t testing.TB, o Options) *CA { return startT(t, o, "step-ca", StartStepCA) }
+
+func startT(t testing.TB, o Options, name string, start func(context.Context, Options) (*CA, error)) *CA {
 	t.Helper()
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
@@ -45,9 +27,9 @@ func StartStepCAT(t testing.TB, o Options) *CA {
 	if o.Log == nil {
 		o.Log = &buf
 	}
-	ca, err := StartStepCA(context.Background(), o)
+	ca, err := start(context.Background(), o)
 	if err != nil {
-		t.Fatalf("start step-ca: %v\n%s", err, buf.String())
+		t.Fatalf("start %s: %v\n%s", name, err, buf.String())
 	}
 	t.Cleanup(func() {
 		ca.Stop()
