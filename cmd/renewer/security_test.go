@@ -103,7 +103,10 @@ acme {
     hmac = %q
   }
 }
-daemon { jitter = "0s" }
+daemon {
+  jitter         = "0s"
+  shutdown_grace = "2s"
+}
 metrics { listen = "127.0.0.1:%d" }
 certificate "web" {
   domains = ["leak-web.example.test"]
@@ -245,7 +248,7 @@ notify "mail" {
 	}
 	tr.add("metrics", metrics)
 	daemon.Process.Signal(syscall.SIGHUP)
-	log.wait(t, "config reloaded", 60*time.Second) // after the old notifications (retrying) get their 30s
+	log.wait(t, "config reloaded", 60*time.Second)
 	daemon.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-exited:

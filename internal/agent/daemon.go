@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,19 +31,66 @@ type DaemonOptions struct {
 	NewReporter NewReporter
 }
 
-// reporterCloseTimeout bounds the wait for notifications under way when a
-// reporter is replaced (reload) or the daemon stops.
+// reporterCloseTimeout bounds the wait for the notifications of a reporter
+// replaced by a reload (they keep being delivered in the background).
 const reporterCloseTimeout = 30 * time.Second
 
-func closeReporter(log *slog.Logger, rep PassReporter) {
+// closeReporter waits for rep's notifications under way (retries included)
+// until ctx ends, then abandons the rest, saying so.
+func closeReporter(ctx context.Context, log *slog.Logger, rep PassReporter) {
 	if rep == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), reporterCloseTimeout)
-	defer cancel()
 	if err := rep.Close(ctx); err != nil {
 		log.Warn("notifications abandoned", "err", err)
 	}
+}
+
+// reporters owns the daemon's reporter and the ones a reload replaced: a
+// replaced reporter finishes its deliveries in the background, so a reload
+// never waits for the old config's notifications (a webhook retrying for
+// a minute); at stop, everything still under way gets the shutdown grace.
+type reporters struct {
+	log      *slog.Logger
+	current  PassReporter
+	retiring sync.WaitGroup
+	abandon  context.Context // done once the daemon stops waiting for retired ones
+	cancel   context.CancelFunc
+}
+
+func newReporters(log *slog.Logger, rep PassReporter) *reporters {
+	r := &reporters{log: log, current: rep}
+	r.abandon, r.cancel = context.WithCancel(context.Background())
+	return r
+}
+
+// replace makes next the current reporter and retires the old one.
+func (r *reporters) replace(next PassReporter) {
+	old := r.current
+	r.current = next
+	if old == nil {
+		return
+	}
+	r.retiring.Go(func() {
+		ctx, cancel := context.WithTimeout(r.abandon, reporterCloseTimeout)
+		defer cancel()
+		closeReporter(ctx, r.log, old)
+	})
+}
+
+// close waits for every reporter's deliveries until grace has passed.
+func (r *reporters) close(grace time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	closeReporter(ctx, r.log, r.current)
+	done := make(chan struct{})
+	go func() { r.retiring.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	r.cancel()
+	<-done
 }
 
 // RunDaemon is `renewer run`: a pass at once, then one timer set to the
@@ -77,7 +125,10 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 		}
 		a.SetObserver(rep)
 	}
-	defer func() { closeReporter(log, rep) }()
+	reps := newReporters(log, rep)
+	var grace atomic.Int64 // the running config's shutdown_grace; a reload replaces cfg
+	grace.Store(int64(cfg.Daemon.ShutdownGrace))
+	defer func() { reps.close(time.Duration(grace.Load())) }()
 
 	// Fleet mode: answer every node's HTTP-01 tokens, and run a pass as soon
 	// as another node publishes a version (or etcd is reachable again).
@@ -97,8 +148,6 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 	defer cancelWork()
 	stop := make(chan struct{})
 	announced := make(chan struct{}) // closed once "stopping" is logged: "stopped" comes after it
-	var grace atomic.Int64           // the running config's shutdown_grace; a reload replaces cfg
-	grace.Store(int64(cfg.Daemon.ShutdownGrace))
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -158,8 +207,8 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 				na.SetObserver(nrep)
 			}
 			a.Close()
-			closeReporter(log, rep)
-			a, cfg, rep = na, next, nrep
+			reps.replace(nrep)
+			a, cfg = na, next
 			if o.Fleet != nil {
 				if err := a.ServeChallenges(); err != nil {
 					log.Error("fleet: http-01 listeners", "err", err)
