@@ -141,9 +141,13 @@ func boot(ctx context.Context, t *testing.T) *container {
 		if time.Now().After(deadline) {
 			t.Fatalf("no systemd under systemd-nspawn (pid %d) after 90s", cmd.Process.Pid)
 		}
+		// The container's systemd, not the short-lived helper nspawn forks
+		// first (a busy machine shows that one long enough to be seen).
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			c.pid, _ = strconv.Atoi(f[0])
+		for _, f := range strings.Fields(string(b)) {
+			if comm, _ := os.ReadFile("/proc/" + f + "/comm"); strings.TrimSpace(string(comm)) == "systemd" {
+				c.pid, _ = strconv.Atoi(f)
+			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

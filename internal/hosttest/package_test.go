@@ -76,6 +76,10 @@ func packaged(t *testing.T, c *container, deb string) {
 		t.Fatal(err)
 	}
 	c.write("/root/"+filepath.Base(deb), string(raw), 0o644)
+	// Test-only, in the throwaway container: dpkg's man-db trigger (a
+	// rebuild of the whole manual index at each install and removal, most
+	// of their time) is off, as in Debian's container images.
+	c.must("rm", "-f", "/var/lib/man-db/auto-update")
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, u := range []string{"renewer.service", "renewer-renew.service", "nginx.service", "haproxy.service", "pebble.service"} {

@@ -52,37 +52,58 @@ func TestSystemdHost(t *testing.T) {
 	t.Cleanup(cancel)
 	work := t.TempDir()
 
-	// The package, from the code of this tree.
-	bin := filepath.Join(work, "renewer")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "../../cmd/renewer") // as make build
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	// The package, from the code of this tree, and lintian's verdict on it,
+	// in the background while the container boots.
+	type built struct {
+		bin, deb string
+		err      error
 	}
-	examples, _ := filepath.Abs("../../examples")
-	deb, err := debpkg.Build(debpkg.Options{Binary: bin, Version: "0.0.0~test", Examples: examples, OutDir: work, Now: time.Now()})
-	if err != nil {
-		t.Fatal(err)
+	pkg, lint := make(chan built, 1), make(chan []byte, 1)
+	go func() {
+		defer close(lint)
+		bin, deb, err := buildPackage(ctx, work)
+		pkg <- built{bin, deb, err}
+		if err == nil {
+			out, _ := exec.CommandContext(ctx, lintian, "--tag-display-limit", "0", deb).CombinedOutput()
+			lint <- out
+		}
+	}()
+	pebble, chall := tool(ctx, t, "pebble"), tool(ctx, t, "pebble-challtestsrv")
+
+	c := boot(ctx, t)
+	b := <-pkg
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	startPebble(t, c, pebble, chall)
+
+	t.Run("today's units", func(t *testing.T) { oldUnits(t, c, b.bin) })
+	if !t.Failed() {
+		packaged(t, c, b.deb)
 	}
 	t.Run("lintian", func(t *testing.T) {
-		out, _ := exec.CommandContext(ctx, lintian, "--tag-display-limit", "0", deb).CombinedOutput()
-		t.Logf("lintian %s:\n%s", filepath.Base(deb), out)
+		out := <-lint
+		t.Logf("lintian %s:\n%s", filepath.Base(b.deb), out)
 		for _, l := range strings.Split(string(out), "\n") {
 			if strings.HasPrefix(l, "E: ") {
 				t.Errorf("lintian error: %s", l)
 			}
 		}
 	})
-	pebble, chall := tool(ctx, t, "pebble"), tool(ctx, t, "pebble-challtestsrv")
+}
 
-	c := boot(ctx, t)
-	startPebble(t, c, pebble, chall)
-
-	t.Run("today's units", func(t *testing.T) { oldUnits(t, c, bin) })
-	if t.Failed() {
-		return
+// buildPackage builds the binary as make build does and the Debian package
+// from it, in dir.
+func buildPackage(ctx context.Context, dir string) (bin, deb string, err error) {
+	bin = filepath.Join(dir, "renewer")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "../../cmd/renewer")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
-	packaged(t, c, deb)
+	examples, _ := filepath.Abs("../../examples")
+	deb, err = debpkg.Build(debpkg.Options{Binary: bin, Version: "0.0.0~test", Examples: examples, OutDir: dir, Now: time.Now()})
+	return bin, deb, err
 }
 
 // tool is the path of a `go tool` binary (built on the host, visible in the
