@@ -273,7 +273,7 @@ type PersistRecordError struct {
 
 func (e *PersistRecordError) Error() string {
 	var b strings.Builder
-	b.WriteString("dns-persist-01 record not usable, no order placed: ")
+	b.WriteString("dns-persist-01 record not usable: ")
 	for i, p := range e.Problems {
 		if i > 0 {
 			b.WriteString("; ")

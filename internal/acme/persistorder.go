@@ -104,8 +104,22 @@ func CheckPersist(ctx context.Context, domains []string, issuers []string, accou
 	if err != nil {
 		return err
 	}
-	var probs []PersistProblem
+	// A name and its wildcard share one record: judge it once, as the
+	// wildcard needs it.
+	var names []string
+	judged := map[string]string{} // record name -> the domain it is judged for
 	for _, d := range domains {
+		n := PersistName(d)
+		if _, ok := judged[n]; !ok {
+			names = append(names, n)
+			judged[n] = d
+		} else if strings.HasPrefix(d, "*.") {
+			judged[n] = d
+		}
+	}
+	var probs []PersistProblem
+	for _, n := range names {
+		d := judged[n]
 		want := persistWant{Issuers: normalizeIssuers(issuers), AccountURI: accountURI, Wildcard: strings.HasPrefix(d, "*.")}
 		for _, ns := range resolvers {
 			if ctx.Err() != nil {
@@ -334,7 +348,7 @@ func (c *Client) orderPersist(acc *account, req Request, keyType certcrypto.KeyT
 	issuers := normalizeIssuers(core.GetDirectory().Meta.CaaIdentities)
 	ctx := context.Background() // lego's calls cannot be cancelled either; Obtain bounds the caller's wait
 	if err := CheckPersist(ctx, req.Domains, issuers, accountURI, p, c.opts.Now()); err != nil {
-		return nil, c.withWanted(err, req.Domains, issuers, acc, p)
+		return nil, fmt.Errorf("%w; no order was placed", c.withWanted(err, req.Domains, issuers, acc, p))
 	}
 	opts := &api.OrderOptions{Profile: req.Profile, ReplacesCertID: req.Replaces}
 	order, err := core.Orders.NewWithOptions(req.Domains, opts)
