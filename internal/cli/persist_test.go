@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -151,5 +152,47 @@ certificate "www" {
 	}
 	if n := logs.orders(); n != 2 {
 		t.Errorf("%d orders placed, want 2", n)
+	}
+}
+
+// status warns (exit 1) while a dns-persist record's persist_until is
+// within 30 days, and names it, in the table and in --json; 31 days ahead
+// all is well.
+func TestStatusWarnsBeforePersistUntil(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		until time.Duration
+		code  int
+	}{{31 * 24 * time.Hour, ExitOK}, {20 * 24 * time.Hour, ExitFailure}, {-time.Hour, ExitFailure}} {
+		dir := t.TempDir()
+		until := now.Add(tc.until).UTC().Format(time.RFC3339)
+		src := fmt.Sprintf(`storage { path = "state" }
+acme { accept_terms = true }
+certificate "www" {
+  domains = ["www.example.com"]
+  challenge "dns-persist" { persist_until = %q }
+}
+`, until)
+		if err := os.WriteFile(filepath.Join(dir, "renewer.hcl"), []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		install(t, dir, "www", []string{"www.example.com"}, now.Add(-time.Hour), now.Add(90*24*time.Hour))
+		code, out, errOut := runCLI(t, dir, "status")
+		if code != tc.code {
+			t.Errorf("persist_until in %s: status exit %d, want %d\n%s%s", tc.until, code, tc.code, out, errOut)
+		}
+		warned := strings.Contains(out, "www: dns-persist: The dns-persist record of www ")
+		if warned != (tc.code != ExitOK) {
+			t.Errorf("persist_until in %s: warning shown %v\n%s", tc.until, warned, out)
+		}
+		_, out, _ = runCLI(t, dir, "status", "--json")
+		var rep StatusReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		c := rep.Certificates[0]
+		if c.PersistUntil.UTC().Format(time.RFC3339) != until || (c.PersistWarning != "") != (tc.code != ExitOK) {
+			t.Errorf("persist_until in %s: --json persist_until %s, persist_warning %q", tc.until, c.PersistUntil, c.PersistWarning)
+		}
 	}
 }
