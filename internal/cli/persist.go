@@ -27,7 +27,11 @@ func cmdDNSPersist(ctx context.Context, e *env, g *globals, args []string) int {
 		fs.Usage()
 		return ExitUsage
 	}
-	names := fs.Args()[1:]
+	// Flags may follow the action too (record --log-level debug NAME).
+	if code, ok := parse(fs, fs.Args()[1:]); !ok {
+		return code
+	}
+	names := fs.Args()
 	a, certs, code := openSelected(e, g, "dns-persist", names)
 	if a == nil {
 		return code

@@ -353,7 +353,7 @@ func cliFlags(t *testing.T) cliSpec {
 		t.Fatalf("renewer --help lists no global flags:\n%s", top)
 	}
 	spec := cliSpec{global: flagNames(globals), commands: map[string][]string{}}
-	cmdLineRE := regexp.MustCompile(`(?m)^  ([a-z]+) +(.*)\n {12}\S`)
+	cmdLineRE := regexp.MustCompile(`(?m)^  ([a-z][a-z-]*) +(.*)\n {12}\S`)
 	for _, m := range cmdLineRE.FindAllStringSubmatch(cmds, -1) {
 		words := []string{m[1]}
 		for _, w := range strings.Fields(m[2]) { // subcommand words: "import certbot [...]"
