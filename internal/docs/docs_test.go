@@ -433,6 +433,14 @@ func TestCommandsDocumented(t *testing.T) {
 	report(t, undocumentedCommands(cliFlags(t), read(t, cmdsPage)))
 }
 
+// A command with a hyphen in its name is checked too (the help parser
+// once skipped "dns-persist").
+func TestCommandsCheckerSeesHyphenatedCommands(t *testing.T) {
+	if _, ok := cliFlags(t).commands["dns-persist record"]; !ok {
+		t.Error(`renewer --help lists "dns-persist record", but the checker did not see it`)
+	}
+}
+
 func TestCommandsCheckerCatchesUndocumented(t *testing.T) {
 	spec := cliFlags(t)
 	page := read(t, cmdsPage)
