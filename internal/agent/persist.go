@@ -36,14 +36,23 @@ var ErrNotPersist = errors.New("does not use the dns-persist challenge")
 // fallbacks: each needs its own record) which TXT records c needs, for
 // renewer's account there (registered first if need be), and whether they
 // are published. It places no order unless a CA's directory lists no
-// issuer domain (then a first authorization tells it).
-func (a *Agent) PersistRecords(ctx context.Context, c config.Certificate) ([]PersistRecords, error) {
+// issuer domain (then a first authorization tells it). With staging, the
+// CAs' staging twins are asked (what `renew --dry-run` orders from).
+func (a *Agent) PersistRecords(ctx context.Context, c config.Certificate, staging bool) ([]PersistRecords, error) {
 	if c.Challenge.Type != config.ChallengeDNSPersist {
 		return nil, fmt.Errorf("certificate %q %w", c.Name, ErrNotPersist)
 	}
 	req := persistRequest(c.Challenge.Persist)
 	var out []PersistRecords
+	seen := map[string]bool{}
 	for _, ca := range a.cfg.ACME.CAs() {
+		if staging {
+			ca.Directory = ca.StagingDirectory
+		}
+		if seen[ca.Directory] {
+			continue
+		}
+		seen[ca.Directory] = true
 		r := PersistRecords{Directory: ca.Directory}
 		client, err := a.client(ctx, ca)
 		if err == nil {

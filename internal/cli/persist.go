@@ -10,7 +10,7 @@ import (
 	"github.com/renewer/renewer/internal/config"
 )
 
-const persistArgs = "record [NAME...]"
+const persistArgs = "record [--staging] [NAME...]"
 
 // cmdDNSPersist is `renewer dns-persist record [NAME...]`: for each named
 // certificate (all that use the dns-persist challenge when none is named)
@@ -20,6 +20,7 @@ const persistArgs = "record [NAME...]"
 // could not be asked.
 func cmdDNSPersist(ctx context.Context, e *env, g *globals, args []string) int {
 	fs := flags(e, g, "dns-persist", persistArgs)
+	staging := fs.Bool("staging", false, "the records for the CAs' staging twins (what renew --dry-run orders from; they have their own accounts)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -54,7 +55,7 @@ func cmdDNSPersist(ctx context.Context, e *env, g *globals, args []string) int {
 		if i > 0 {
 			fmt.Fprintln(e.stdout)
 		}
-		recs, err := a.PersistRecords(ctx, c)
+		recs, err := a.PersistRecords(ctx, c, *staging)
 		if errors.Is(err, agent.ErrNotPersist) {
 			fmt.Fprintf(e.stderr, "renewer dns-persist: certificate %q uses the %s challenge, not dns-persist\n", c.Name, c.Challenge.Type)
 			return ExitUsage

@@ -137,6 +137,11 @@ certificate "www" {
 	if code != ExitOK || !strings.Contains(out, "published: yes") || strings.Contains(out, `"wild"`) {
 		t.Fatalf("dns-persist record www after publishing: exit %d\n%s%s", code, out, errOut)
 	}
+	// A directory URL of its own is its own staging twin.
+	code, out, errOut = runCLI(t, dir, "dns-persist", "record", "--staging", "www")
+	if code != ExitOK || !strings.Contains(out, `certificate "www" at `+ca.Directory) {
+		t.Fatalf("dns-persist record --staging www: exit %d\n%s%s", code, out, errOut)
+	}
 	code, out, errOut = runCLI(t, dir, "renew", "wild", "www")
 	if code != ExitOK {
 		t.Fatalf("renew with the records published: exit %d\n%s%s", code, out, errOut)
