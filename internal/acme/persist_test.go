@@ -193,3 +193,14 @@ func TestObtainDNSPersist(t *testing.T) {
 		t.Errorf("the persistent record was touched: %q", txt)
 	}
 }
+
+// A resolver that does not answer is said so, not mistaken for a missing
+// record.
+func TestCheckPersistLookupFailed(t *testing.T) {
+	err := CheckPersist(context.Background(), []string{"www.example.test"}, nil, "https://ca.example/acct/1",
+		PersistRequest{Resolvers: []string{"127.0.0.1:1"}}, time.Now())
+	var pe *PersistRecordError
+	if !errors.As(err, &pe) || len(pe.Problems) != 1 || pe.Problems[0].Kind != PersistLookupFailed || !strings.Contains(err.Error(), "resolver 127.0.0.1:1") {
+		t.Errorf("CheckPersist = %v, want a lookup failure naming the resolver", err)
+	}
+}

@@ -125,7 +125,7 @@ func CheckPersist(ctx context.Context, domains []string, issuers []string, accou
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			txts, err := lookupTXT(PersistName(d), ns)
+			txts, err := lookupTXT(ctx, PersistName(d), ns)
 			if err != nil {
 				probs = append(probs, PersistProblem{Domain: d, Name: PersistName(d), Kind: PersistLookupFailed, Detail: err.Error()})
 				break
@@ -157,15 +157,15 @@ func persistResolvers(rs []string) ([]string, error) {
 
 // lookupTXT asks ns (recursively) for name's TXT values; a name that does
 // not exist has none.
-func lookupTXT(name, ns string) ([]string, error) {
+func lookupTXT(ctx context.Context, name, ns string) ([]string, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), dns.TypeTXT)
 	m.RecursionDesired = true
 	c := &dns.Client{Timeout: 5 * time.Second}
-	r, _, err := c.Exchange(m, ns)
+	r, _, err := c.ExchangeContext(ctx, m, ns)
 	if err == nil && r.Truncated {
 		c.Net = "tcp"
-		r, _, err = c.Exchange(m, ns)
+		r, _, err = c.ExchangeContext(ctx, m, ns)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("resolver %s: %w", ns, err)
