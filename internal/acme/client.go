@@ -54,10 +54,11 @@ type Request struct {
 	Domains []string
 	KeyType string // ec256, ec384, rsa2048, rsa3072, rsa4096
 	// Exactly one way to answer a challenge:
-	Listen    string      // HTTP-01 standalone: served by the client's HTTPSolver on this address
-	Webroot   string      // HTTP-01: files written under <Webroot>/.well-known/acme-challenge/
-	TLSListen string      // TLS-ALPN-01: served by Options.TLSSolver on this address
-	DNS       *DNSRequest // DNS-01 through a lego DNS provider
+	Listen    string          // HTTP-01 standalone: served by the client's HTTPSolver on this address
+	Webroot   string          // HTTP-01: files written under <Webroot>/.well-known/acme-challenge/
+	TLSListen string          // TLS-ALPN-01: served by Options.TLSSolver on this address
+	DNS       *DNSRequest     // DNS-01 through a lego DNS provider
+	Persist   *PersistRequest // dns-persist-01: a record published once, no DNS provider (persistorder.go)
 
 	Profile  string // ACME profile; must be one the CA's directory lists
 	ReuseKey []byte // PEM private key to certify again; nil means a new key
@@ -192,6 +193,9 @@ func (c *Client) obtain(req Request) (*Certificate, error) {
 }
 
 func (c *Client) order(acc *account, req Request, keyType certcrypto.KeyType, dnsp *dnsProvider) (*certificate.Resource, error) {
+	if req.Persist != nil {
+		return c.orderPersist(acc, req, keyType)
+	}
 	var lc *lego.Client
 	var prop *propagation
 	var err error

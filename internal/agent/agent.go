@@ -207,6 +207,8 @@ func Request(c config.Certificate, providers acme.DNSProviderFunc) acme.Request 
 		req.TLSListen = c.Challenge.Listen
 	case config.ChallengeDNS:
 		req.DNS = dnsRequest(c.Challenge.DNS, providers)
+	case config.ChallengeDNSPersist:
+		req.Persist = persistRequest(c.Challenge.Persist)
 	default:
 		req.Listen, req.Webroot = c.Challenge.Listen, c.Challenge.Webroot
 	}

@@ -35,6 +35,8 @@ func caaCheck(c config.Certificate) func(context.Context, []string) error {
 		var resolvers []string
 		if d := c.Challenge.DNS; d != nil && len(d.Resolvers) > 0 {
 			resolvers = d.Resolvers
+		} else if p := c.Challenge.Persist; p != nil && len(p.Resolvers) > 0 {
+			resolvers = p.Resolvers
 		} else if rs, err := preflight.SystemResolvers(); err == nil {
 			resolvers = rs
 		} else {

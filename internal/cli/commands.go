@@ -182,6 +182,10 @@ type CertStatus struct {
 	InstalledSerial string `json:"installed_serial,omitempty"`
 	// Note explains a rule that did not apply as configured.
 	Note string `json:"note,omitempty"`
+	// dns-persist challenge: the record's persist_until, and the warning
+	// while it is within 30 days or past.
+	PersistUntil   time.Time `json:"persist_until,omitzero"`
+	PersistWarning string    `json:"persist_warning,omitempty"`
 	// Targets are install copies that do not hold the live certificate.
 	Targets []TargetStatus `json:"targets,omitempty"`
 	// Fleet mode (fleetstatus.go): the serial the fleet published, and
@@ -231,6 +235,9 @@ func statusOf(in status.View, now time.Time) CertStatus {
 	}
 	if w := in.ARI; w != nil {
 		cs.ARIWindowStart, cs.ARIWindowEnd, cs.ARIChosen, cs.ARIExplanation = w.Start, w.End, w.Chosen, w.Explanation
+	}
+	if p := in.Cert.Challenge.Persist; p != nil {
+		cs.PersistUntil, cs.PersistWarning = p.PersistUntil, in.PersistWarning
 	}
 	return cs
 }
@@ -331,6 +338,9 @@ func printStatus(w io.Writer, rep StatusReport, now time.Time) {
 		}
 		if c.Note != "" {
 			fmt.Fprintf(w, "%s: note: %s\n", c.Name, c.Note)
+		}
+		if c.PersistWarning != "" {
+			fmt.Fprintf(w, "%s: dns-persist: %s\n", c.Name, c.PersistWarning)
 		}
 	}
 }

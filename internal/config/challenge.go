@@ -20,6 +20,9 @@ const (
 	ChallengeHTTP    = "http"
 	ChallengeDNS     = "dns"
 	ChallengeTLSALPN = "tls-alpn"
+	// ChallengeDNSPersist is dns-persist-01: a TXT record published once
+	// names the CA and the account; no DNS provider (persist.go).
+	ChallengeDNSPersist = "dns-persist"
 )
 
 // DefaultTLSListen is where tls-alpn-01 is answered when listen is not set.
@@ -45,6 +48,8 @@ func (d *decoder) challenge(b *hcl.Block) Challenge {
 		return d.httpChallenge(b)
 	case ChallengeDNS:
 		return d.dnsChallenge(b)
+	case ChallengeDNSPersist:
+		return d.persistChallenge(b)
 	case ChallengeTLSALPN:
 		c := d.content(b.Body, []string{"listen"})
 		ch := Challenge{Type: ChallengeTLSALPN, Listen: DefaultTLSListen}
@@ -52,7 +57,7 @@ func (d *decoder) challenge(b *hcl.Block) Challenge {
 		return ch
 	default:
 		d.errorAt(b.LabelRanges[0], "Unsupported challenge type", fmt.Sprintf(
-			`%q is not a challenge type; use "http" (HTTP-01), "dns" (DNS-01) or "tls-alpn" (TLS-ALPN-01).`, typ))
+			`%q is not a challenge type; use "http" (HTTP-01), "dns" (DNS-01), "dns-persist" (dns-persist-01) or "tls-alpn" (TLS-ALPN-01).`, typ))
 		return Challenge{}
 	}
 }
@@ -122,22 +127,31 @@ func (d *decoder) dnsChallenge(b *hcl.Block) Challenge {
 	}
 	d.duration(c.Attributes["propagation_timeout"], &dns.PropagationTimeout, false)
 	d.duration(c.Attributes["polling_interval"], &dns.PollingInterval, false)
-	if a := c.Attributes["resolvers"]; d.eval(a, &dns.Resolvers) {
-		ranges := elementRanges(a.Expr, len(dns.Resolvers))
-		for i, r := range dns.Resolvers {
-			host, port, err := net.SplitHostPort(r)
-			if err != nil { // no port: 53
-				host, port, err = r, "53", nil
-				dns.Resolvers[i] = net.JoinHostPort(r, "53")
-			}
-			n, perr := strconv.Atoi(port)
-			if host == "" || strings.ContainsAny(host, "/ ") || perr != nil || n < 1 || n > 65535 {
-				d.errorAt(ranges[i], "Invalid resolver", fmt.Sprintf(
-					`%q is not a nameserver address such as "192.0.2.53", "[2001:db8::53]:53" or "ns.example.com:5353".`, r))
-			}
+	dns.Resolvers = d.resolvers(c.Attributes["resolvers"])
+	return ch
+}
+
+// resolvers evaluates a list of nameserver addresses (host[:port], port
+// 53 by default).
+func (d *decoder) resolvers(a *hcl.Attribute) []string {
+	var out []string
+	if !d.eval(a, &out) {
+		return nil
+	}
+	ranges := elementRanges(a.Expr, len(out))
+	for i, r := range out {
+		host, port, err := net.SplitHostPort(r)
+		if err != nil { // no port: 53
+			host, port = r, "53"
+			out[i] = net.JoinHostPort(r, "53")
+		}
+		n, perr := strconv.Atoi(port)
+		if host == "" || strings.ContainsAny(host, "/ ") || perr != nil || n < 1 || n > 65535 {
+			d.errorAt(ranges[i], "Invalid resolver", fmt.Sprintf(
+				`%q is not a nameserver address such as "192.0.2.53", "[2001:db8::53]:53" or "ns.example.com:5353".`, r))
 		}
 	}
-	return ch
+	return out
 }
 
 // quoteOr formats names as `"a", "b" or "c"`.

@@ -446,6 +446,7 @@ func (d *decoder) certificate(b *hcl.Block, defs Certificate) Certificate {
 		d.missing(b, "domains")
 	}
 	cert.Domains = d.domains(c.Attributes["domains"], cert.Challenge.Type)
+	d.checkPersistPolicy(cert) // persist.go
 	if ib := d.single(blocks["install"]); ib != nil {
 		cert.Install = d.install(ib)
 	}
@@ -481,9 +482,9 @@ func (d *decoder) domains(a *hcl.Attribute, challenge string) []string {
 	for i, raw := range names {
 		name := strings.ToLower(strings.TrimSuffix(raw, "."))
 		if ip := net.ParseIP(name); ip != nil {
-			if challenge == ChallengeDNS {
+			if challenge == ChallengeDNS || challenge == ChallengeDNSPersist {
 				d.errorAt(ranges[i], "IP address needs http or tls-alpn challenge",
-					fmt.Sprintf("%q: IP addresses (RFC 8738) cannot be validated with the dns challenge.", raw))
+					fmt.Sprintf("%q: IP addresses (RFC 8738) cannot be validated with the %s challenge.", raw, challenge))
 				continue
 			}
 			name = ip.String()
@@ -492,9 +493,9 @@ func (d *decoder) domains(a *hcl.Attribute, challenge string) []string {
 				d.errorAt(ranges[i], "Invalid domain name", fmt.Sprintf("%q: %s.", raw, err))
 				continue
 			}
-			if challenge != ChallengeDNS && challenge != "" && strings.HasPrefix(name, "*.") {
+			if challenge != ChallengeDNS && challenge != ChallengeDNSPersist && challenge != "" && strings.HasPrefix(name, "*.") {
 				d.errorAt(ranges[i], "Wildcard needs dns challenge",
-					fmt.Sprintf("%q: wildcard names need the dns challenge.", raw))
+					fmt.Sprintf("%q: wildcard names need the dns or dns-persist challenge.", raw))
 				continue
 			}
 		}

@@ -29,7 +29,7 @@ func TestReferenceExampleParses(t *testing.T) {
 	if err != nil {
 		t.Fatalf("renewer.hcl.example: %v", err)
 	}
-	if len(cfg.Certificates) != 4 || cfg.ACME.Directory != LetsEncrypt || cfg.Certificates[0].Challenge.Webroot != webroot {
+	if len(cfg.Certificates) != 5 || cfg.ACME.Directory != LetsEncrypt || cfg.Certificates[0].Challenge.Webroot != webroot {
 		t.Errorf("unexpected decode: %+v", cfg)
 	}
 	if len(cfg.Watches) != 1 || len(cfg.Notifiers) != 3 || cfg.Metrics == nil || cfg.Notifiers[2].Email == nil ||
@@ -39,7 +39,10 @@ func TestReferenceExampleParses(t *testing.T) {
 	if dns := cfg.Certificates[2].Challenge.DNS; dns == nil || dns.Provider != "cloudflare" || dns.Env["CF_DNS_API_TOKEN"] != "token" {
 		t.Errorf("dns challenge: %+v", dns)
 	}
-	if len(cfg.ACME.Fallback) != 1 || cfg.ACME.Fallback[0].EAB == nil || cfg.Certificates[3].Challenge.Type != ChallengeTLSALPN {
+	if p := cfg.Certificates[3].Challenge.Persist; p == nil || !p.Wildcard || p.PersistUntil.Year() != 2027 {
+		t.Errorf("dns-persist challenge: %+v", p)
+	}
+	if len(cfg.ACME.Fallback) != 1 || cfg.ACME.Fallback[0].EAB == nil || cfg.Certificates[4].Challenge.Type != ChallengeTLSALPN {
 		t.Errorf("fallback or tls-alpn: %+v", cfg)
 	}
 	www, api := cfg.Certificates[0], cfg.Certificates[1]

@@ -88,12 +88,14 @@ type RenewBefore struct {
 func (r RenewBefore) IsDefault() bool { return r.Duration == 0 && r.Fraction == 0 }
 
 // Challenge says how domain control is proven. For Type "http" exactly one
-// of Listen and Webroot is set; "tls-alpn" sets Listen; "dns" sets DNS.
+// of Listen and Webroot is set; "tls-alpn" sets Listen; "dns" sets DNS;
+// "dns-persist" sets Persist.
 type Challenge struct {
-	Type    string // "http", "dns" or "tls-alpn"
-	Listen  string // http standalone or tls-alpn: host:port renewer listens on, e.g. ":80"
-	Webroot string // webroot: directory; files go to <webroot>/.well-known/acme-challenge/
-	DNS     *DNS   // the dns challenge's settings (challenge.go)
+	Type    string      // "http", "dns", "dns-persist" or "tls-alpn"
+	Listen  string      // http standalone or tls-alpn: host:port renewer listens on, e.g. ":80"
+	Webroot string      // webroot: directory; files go to <webroot>/.well-known/acme-challenge/
+	DNS     *DNS        // the dns challenge's settings (challenge.go)
+	Persist *DNSPersist // the dns-persist challenge's settings (persist.go)
 }
 
 // Hook is a command run after a new certificate goes live.

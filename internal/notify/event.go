@@ -18,14 +18,15 @@ type Kind string
 
 // Event kinds.
 const (
-	RenewalFailed    Kind = "renewal_failed"    // a renewal failed; it is retried
-	HookFailed       Kind = "hook_failed"       // installed, but a hook or install copy failed; retried
-	VerifyFailed     Kind = "verify_failed"     // the served certificate is not the installed one
-	WatchFailed      Kind = "watch_failed"      // a watched endpoint cannot be checked, or does not verify
-	Expiring         Kind = "expiring"          // within warn_before of expiry and still not renewed
-	RenewalRequested Kind = "renewal_requested" // the CA asks for the certificate to be replaced now (ARI)
-	Recovered        Kind = "recovered"         // a problem that was notified is over
-	Renewed          Kind = "renewed"           // a new certificate is live
+	RenewalFailed    Kind = "renewal_failed"       // a renewal failed; it is retried
+	HookFailed       Kind = "hook_failed"          // installed, but a hook or install copy failed; retried
+	VerifyFailed     Kind = "verify_failed"        // the served certificate is not the installed one
+	WatchFailed      Kind = "watch_failed"         // a watched endpoint cannot be checked, or does not verify
+	Expiring         Kind = "expiring"             // within warn_before of expiry and still not renewed
+	RenewalRequested Kind = "renewal_requested"    // the CA asks for the certificate to be replaced now (ARI)
+	PersistExpiring  Kind = "dns_persist_expiring" // the dns-persist record's persistUntil passes within 30 days, or has passed
+	Recovered        Kind = "recovered"            // a problem that was notified is over
+	Renewed          Kind = "renewed"              // a new certificate is live
 )
 
 // Severities, in increasing order.

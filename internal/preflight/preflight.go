@@ -101,6 +101,9 @@ func (o Options) resolvers(c config.Certificate) ([]string, error) {
 	if d := c.Challenge.DNS; d != nil && len(d.Resolvers) > 0 {
 		return d.Resolvers, nil
 	}
+	if p := c.Challenge.Persist; p != nil && len(p.Resolvers) > 0 {
+		return p.Resolvers, nil
+	}
 	return SystemResolvers()
 }
 
@@ -184,7 +187,7 @@ func Network(ctx context.Context, c config.Certificate, o Options) []Finding {
 
 	// Names must resolve for HTTP-01 and TLS-ALPN-01 (the CA connects).
 	addrs := map[string][]net.IP{}
-	if c.Challenge.Type != config.ChallengeDNS {
+	if c.Challenge.Type == config.ChallengeHTTP || c.Challenge.Type == config.ChallengeTLSALPN {
 		for _, name := range c.Domains {
 			if ip := net.ParseIP(name); ip != nil {
 				addrs[name] = []net.IP{ip}

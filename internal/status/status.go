@@ -41,7 +41,8 @@ type Inspection struct {
 type Condition struct {
 	// Health: critical when expired, less than a tenth of its lifetime
 	// left, live files unusable, or revoked by renewer; warning when due,
-	// missing, failing, not applied, or a renewal storm held back; else ok.
+	// missing, failing, not applied, a renewal storm held back, or its
+	// dns-persist record's persist_until near or past; else ok.
 	Health   plan.Health
 	Decision plan.Decision // due (a new certificate is needed) and why
 	// Applied: every deploy step (install copies, hooks, reloads,
@@ -57,6 +58,10 @@ type Condition struct {
 	// Failing: the last attempt (a renewal or a deploy) failed and is retried.
 	Failing bool
 	Revoked bool // renewer revoked the live certificate
+	// PersistWarning, when set, says that the certificate's dns-persist
+	// record stops being accepted soon (its persist_until is within
+	// config.PersistWarn) or already is not: a warning.
+	PersistWarning string
 	// Problems are the notifications this condition calls for.
 	Problems []notify.Event
 }
@@ -84,11 +89,12 @@ func Assess(in Inspection, now time.Time) Condition {
 	k.Failing = st.Failures > 0 && st.FailedStep != store.StepDueAtOnce
 	k.Ready = f != nil && in.Problem == nil && now.Before(f.NotAfter) && !k.Revoked && matchesConfig(k.Decision.Reason) && k.Applied
 
+	k.PersistWarning = persistWarning(c, now)
 	switch {
 	case in.Problem != nil && in.Live != nil, k.Revoked,
 		f != nil && (!now.Before(f.NotAfter) || f.NotAfter.Sub(now) < f.Lifetime()/10):
 		k.Health = plan.Critical
-	case k.Decision.Due, k.Failing, k.DeployPending, st.FailedStep == store.StepDueAtOnce:
+	case k.Decision.Due, k.Failing, k.DeployPending, st.FailedStep == store.StepDueAtOnce, k.PersistWarning != "":
 		k.Health = plan.Warning
 	default:
 		k.Health = plan.OK
@@ -114,7 +120,9 @@ func matchesConfig(r plan.Reason) bool {
 //     certificate, or an install copy no longer holds it;
 //   - renewal_requested when the CA asks for a replacement now (ARI) or
 //     renewer revoked the live certificate;
-//   - expiring when it is within warn_before of expiry and still due.
+//   - expiring when it is within warn_before of expiry and still due;
+//   - dns_persist_expiring when its dns-persist record's persist_until is
+//     within config.PersistWarn, or has passed.
 func problems(in Inspection, k Condition, now time.Time) []notify.Event {
 	c, f, st := in.Cert, in.Facts, in.State
 	severity := notify.Warning
@@ -161,6 +169,9 @@ func problems(in Inspection, k Condition, now time.Time) []notify.Event {
 			msg += " The CA explains: " + in.ARI.Explanation
 		}
 		add(notify.RenewalRequested, msg, "")
+	}
+	if k.PersistWarning != "" {
+		add(notify.PersistExpiring, k.PersistWarning, "")
 	}
 	if f != nil && k.Decision.Due && !now.Before(c.WarnAt(f.NotBefore, f.NotAfter)) {
 		add(notify.Expiring, fmt.Sprintf("Certificate %s %s and is not renewed yet (%s).", c.Name, Expires(f.NotAfter, now),
@@ -214,3 +225,19 @@ type View struct {
 
 // Of assesses in at now.
 func Of(in Inspection, now time.Time) View { return View{in, Assess(in, now)} }
+
+// persistWarning says when c's dns-persist record stops being accepted
+// within config.PersistWarn of now (or already is not), else "".
+func persistWarning(c config.Certificate, now time.Time) string {
+	p := c.Challenge.Persist
+	if p == nil || p.PersistUntil.IsZero() || p.PersistUntil.Sub(now) > config.PersistWarn {
+		return ""
+	}
+	when := p.PersistUntil.UTC().Format("2006-01-02 15:04 MST")
+	if !now.Before(p.PersistUntil) {
+		return fmt.Sprintf("The dns-persist record of %s expired at %s (persist_until): the CA no longer accepts it, so renewals fail. "+
+			"Publish a record with a later persistUntil (renewer dns-persist record %s) and update persist_until.", c.Name, when, c.Name)
+	}
+	return fmt.Sprintf("The dns-persist record of %s is accepted until %s (persist_until), in %s. "+
+		"Publish a record with a later persistUntil (renewer dns-persist record %s) and update persist_until.", c.Name, when, watch.Days(p.PersistUntil.Sub(now)), c.Name)
+}

@@ -38,6 +38,11 @@ func TestAssess(t *testing.T) {
 	installed.Install = &config.Install{Dir: "/etc/ssl/renewer/www"}
 	longBefore := plain
 	longBefore.RenewBefore = config.RenewBefore{Duration: 30 * day}
+	persistUntil := func(d time.Duration) config.Certificate {
+		c := plain
+		c.Challenge = config.Challenge{Type: config.ChallengeDNSPersist, Persist: &config.DNSPersist{PersistUntil: now.Add(d)}}
+		return c
+	}
 
 	type want struct {
 		health             plan.Health
@@ -134,6 +139,23 @@ func TestAssess(t *testing.T) {
 			return status.Inspection{Cert: plain, Facts: facts(t, 90*day, 80*day),
 				ARI: &plan.ARI{Start: now.Add(-2 * time.Hour), End: now.Add(-time.Hour), Chosen: now.Add(-time.Hour), Explanation: "https://ca.example/incident/7"}}
 		}, want{health: plan.Warning, applied: true, due: true, reason: plan.ARINow, ready: true, problems: []string{"renewal_requested:warning"}}},
+		// dns-persist-01: the record's persist_until, 30 days ahead.
+		{"dns-persist record accepted for 31 more days", func(t *testing.T) status.Inspection {
+			return status.Inspection{Cert: persistUntil(31 * day), Facts: facts(t, 90*day, 80*day)}
+		}, want{health: plan.OK, applied: true, reason: plan.NotDue, ready: true}},
+		{"dns-persist record accepted for 29 more days", func(t *testing.T) status.Inspection {
+			return status.Inspection{Cert: persistUntil(29 * day), Facts: facts(t, 90*day, 80*day)}
+		}, want{health: plan.Warning, applied: true, reason: plan.NotDue, ready: true, problems: []string{"dns_persist_expiring:warning"},
+			problemErrContains: "accepted until 2027-01-02 12:00 UTC (persist_until), in 29.0 days"}},
+		{"dns-persist record's persist_until passed", func(t *testing.T) status.Inspection {
+			return status.Inspection{Cert: persistUntil(-time.Hour), Facts: facts(t, 90*day, 80*day)}
+		}, want{health: plan.Warning, applied: true, reason: plan.NotDue, ready: true, problems: []string{"dns_persist_expiring:warning"},
+			problemErrContains: "expired at 2026-12-04 11:00 UTC (persist_until): the CA no longer accepts it"}},
+		{"dns-persist without persist_until", func(t *testing.T) status.Inspection {
+			c := persistUntil(0)
+			c.Challenge.Persist.PersistUntil = time.Time{}
+			return status.Inspection{Cert: c, Facts: facts(t, 90*day, 80*day)}
+		}, want{health: plan.OK, applied: true, reason: plan.NotDue, ready: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.in(t)
