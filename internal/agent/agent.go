@@ -50,6 +50,8 @@ type Agent struct {
 
 	elsewhereMu sync.Mutex
 	elsewhere   map[string]time.Time // fleet mode: another node renews it; do not wake for it before (fleet.go)
+
+	ariRecheck time.Duration // Options.ARIRecheck
 }
 
 // Options wire an Agent. Zero values get defaults.
@@ -77,6 +79,12 @@ type Options struct {
 	// CloseFleet makes Close close Fleet too (when it has a Close method):
 	// for one-shot commands that own it. The daemon's agents share one.
 	CloseFleet bool
+
+	// ARIRecheck, when positive, is how long after each renewal-information
+	// answer the CA is asked again, whatever its Retry-After says; zero
+	// follows Retry-After, kept within [1h, 24h] (ari.go). For the
+	// mass-revocation drill (internal/bench/drill), which cannot wait hours.
+	ARIRecheck time.Duration
 }
 
 // New opens the configured storage. It contacts no CA.
@@ -105,6 +113,7 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 		clients:   map[string]*acme.Client{},
 		unsaved:   map[string]store.State{},
 		fleet:     o.Fleet, closeFleet: o.CloseFleet,
+		ariRecheck: o.ARIRecheck,
 	}
 	a.issuerCA, a.dnsProviders = o.Issuer, o.DNSProviders
 	if a.issuerCA == nil {

@@ -147,8 +147,18 @@ func (a *Agent) fetchARI(ctx context.Context, log *slog.Logger, c config.Certifi
 	if after == 0 {
 		after = ariDefaultAfter
 	}
-	next.NextFetch = now.Add(min(max(after, ariMinRefresh), ariMaxRefresh))
+	next.NextFetch = now.Add(a.ariAfter(after))
 	st.SetARI(&next)
+}
+
+// ariAfter is how long to wait before asking again after an answer whose
+// Retry-After is after: Options.ARIRecheck when set, else after within
+// [ariMinRefresh, ariMaxRefresh].
+func (a *Agent) ariAfter(after time.Duration) time.Duration {
+	if a.ariRecheck > 0 {
+		return a.ariRecheck
+	}
+	return min(max(after, ariMinRefresh), ariMaxRefresh)
 }
 
 // replaces is the ARI identifier of the live certificate for a renewal

@@ -42,6 +42,7 @@ type Metrics struct {
 	mu      sync.Mutex
 	certs   map[string]Certificate // the last set, by name
 	watches map[string]Watch       // by name
+	now     func() time.Time       // for renewer_certificate_ari_overdue_seconds, at each scrape
 }
 
 // New registers every collector, the Go runtime's and the process's
@@ -74,15 +75,47 @@ func New(version string) *Metrics {
 			Help: "When renewer last checked its certificates and watches, in seconds since the epoch."}),
 		certs:   map[string]Certificate{},
 		watches: map[string]Watch{},
+		now:     time.Now,
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "renewer_build_info",
 		Help:        "Always 1; the labels say which renewer this is.",
 		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()}})
 	build.Set(1)
 	m.reg.MustRegister(m.notAfter, m.notBefore, m.renewal, m.ready, m.failures, m.renewals, m.hookRuns,
-		m.watchNotAfter, m.watchReady, m.checked, build,
+		m.watchNotAfter, m.watchReady, m.checked, build, overdue{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// SetClock replaces the clock renewer_certificate_ari_overdue_seconds is
+// computed with at each scrape (tests).
+func (m *Metrics) SetClock(now func() time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.now = now
+}
+
+// overdueDesc is renewer_certificate_ari_overdue_seconds: computed at each
+// scrape from Certificate.ARIOverdueSince, so it grows between passes.
+var overdueDesc = prometheus.NewDesc("renewer_certificate_ari_overdue_seconds",
+	"Seconds since the CA's renewal window (ARI) for the live certificate opened, while renewer's moment in it has come (or the window is over) and the certificate is not replaced yet; 0 otherwise.",
+	[]string{"name"}, nil)
+
+type overdue struct{ m *Metrics }
+
+func (o overdue) Describe(ch chan<- *prometheus.Desc) { ch <- overdueDesc }
+
+func (o overdue) Collect(ch chan<- prometheus.Metric) {
+	o.m.mu.Lock()
+	defer o.m.mu.Unlock()
+	now := o.m.now()
+	for name, c := range o.m.certs {
+		v := 0.0
+		if !c.ARIOverdueSince.IsZero() {
+			v = max(0, now.Sub(c.ARIOverdueSince).Seconds())
+		}
+		ch <- prometheus.MustNewConstMetric(overdueDesc, prometheus.GaugeValue, v, name)
+	}
 }
 
 // Registry is where the collectors are registered (tests gather from it).
@@ -96,6 +129,10 @@ type Certificate struct {
 	Ready               bool
 	Failures            int
 	Hooks               []string // hook names, so their counters start at 0
+	// ARIOverdueSince: when the CA's renewal window opened, while the
+	// certificate is due by it and not replaced (status.Condition); zero
+	// when not.
+	ARIOverdueSince time.Time
 }
 
 // SetCertificates sets the gauges of certs. When complete, certs is every

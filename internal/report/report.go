@@ -243,7 +243,8 @@ func (r *Reporter) Close(ctx context.Context) error {
 }
 
 func certificateMetrics(in status.View) metrics.Certificate {
-	m := metrics.Certificate{Name: in.Cert.Name, RenewalTime: in.Decision.At, Ready: in.Ready, Failures: in.State.Failures}
+	m := metrics.Certificate{Name: in.Cert.Name, RenewalTime: in.Decision.At, Ready: in.Ready, Failures: in.State.Failures,
+		ARIOverdueSince: in.ARIOverdueSince}
 	if in.Facts != nil {
 		m.NotBefore, m.NotAfter = in.Facts.NotBefore, in.Facts.NotAfter
 	}

@@ -62,6 +62,13 @@ type Condition struct {
 	// record stops being accepted soon (its persist_until is within
 	// config.PersistWarn) or already is not: a warning.
 	PersistWarning string
+	// ARIOverdueSince is when the CA's renewal window (ARI) for the live
+	// certificate opened, while that certificate is due and not replaced
+	// yet: renewer's moment in the window has come (or the window is over,
+	// as when the CA pulls it into the past in a mass revocation). Zero
+	// otherwise: no window known, not open yet, or the moment not reached.
+	// renewer_certificate_ari_overdue_seconds is the time since.
+	ARIOverdueSince time.Time
 	// Problems are the notifications this condition calls for.
 	Problems []notify.Event
 }
@@ -88,6 +95,9 @@ func Assess(in Inspection, now time.Time) Condition {
 	k.DeployPending = f != nil && !k.Applied
 	k.Failing = st.Failures > 0 && st.FailedStep != store.StepDueAtOnce
 	k.Ready = f != nil && in.Problem == nil && now.Before(f.NotAfter) && !k.Revoked && matchesConfig(k.Decision.Reason) && k.Applied
+	if in.ARI != nil && f != nil && k.Decision.Due && !now.Before(in.ARI.Start) {
+		k.ARIOverdueSince = in.ARI.Start
+	}
 
 	k.PersistWarning = persistWarning(c, now)
 	switch {

@@ -53,6 +53,7 @@ func TestAssess(t *testing.T) {
 		problems           []string
 		note               string // a substring of Decision.Note
 		problemErrContains string
+		overdueSince       time.Time // Condition.ARIOverdueSince
 	}
 	for _, tc := range []struct {
 		name string
@@ -138,7 +139,8 @@ func TestAssess(t *testing.T) {
 		{"the CA asks for a replacement now (ARI)", func(t *testing.T) status.Inspection {
 			return status.Inspection{Cert: plain, Facts: facts(t, 90*day, 80*day),
 				ARI: &plan.ARI{Start: now.Add(-2 * time.Hour), End: now.Add(-time.Hour), Chosen: now.Add(-time.Hour), Explanation: "https://ca.example/incident/7"}}
-		}, want{health: plan.Warning, applied: true, due: true, reason: plan.ARINow, ready: true, problems: []string{"renewal_requested:warning"}}},
+		}, want{health: plan.Warning, applied: true, due: true, reason: plan.ARINow, ready: true, problems: []string{"renewal_requested:warning"},
+			overdueSince: now.Add(-2 * time.Hour)}},
 		// dns-persist-01: the record's persist_until, 30 days ahead.
 		{"dns-persist record accepted for 31 more days", func(t *testing.T) status.Inspection {
 			return status.Inspection{Cert: persistUntil(31 * day), Facts: facts(t, 90*day, 80*day)}
@@ -156,6 +158,24 @@ func TestAssess(t *testing.T) {
 			c.Challenge.Persist.PersistUntil = time.Time{}
 			return status.Inspection{Cert: c, Facts: facts(t, 90*day, 80*day)}
 		}, want{health: plan.OK, applied: true, reason: plan.NotDue, ready: true}},
+		// The lag of issue 17: overdue once renewer's moment in an open window has come.
+		{"ARI window not open yet", func(t *testing.T) status.Inspection {
+			return status.Inspection{Cert: plain, Facts: facts(t, 90*day, 80*day),
+				ARI: &plan.ARI{Start: now.Add(day), End: now.Add(3 * day), Chosen: now.Add(2 * day)}}
+		}, want{health: plan.OK, applied: true, reason: plan.NotDue, ready: true}},
+		{"ARI window open, renewer's moment in it not yet", func(t *testing.T) status.Inspection {
+			return status.Inspection{Cert: plain, Facts: facts(t, 90*day, 80*day),
+				ARI: &plan.ARI{Start: now.Add(-time.Hour), End: now.Add(day), Chosen: now.Add(2 * time.Hour)}}
+		}, want{health: plan.OK, applied: true, reason: plan.NotDue, ready: true}},
+		{"ARI window open, renewer's moment passed, not replaced", func(t *testing.T) status.Inspection {
+			return status.Inspection{Cert: plain, Facts: facts(t, 90*day, 80*day),
+				ARI: &plan.ARI{Start: now.Add(-time.Hour), End: now.Add(day), Chosen: now.Add(-10 * time.Minute)}}
+		}, want{health: plan.Warning, applied: true, due: true, reason: plan.ARIWindow, ready: true, overdueSince: now.Add(-time.Hour)}},
+		{"ARI window over, renewal failing", func(t *testing.T) status.Inspection {
+			return status.Inspection{Cert: plain, Facts: facts(t, 90*day, 80*day), State: store.State{LastResult: store.ResultFailed, Failures: 2, LastError: "x"},
+				ARI: &plan.ARI{Start: now.Add(-3 * time.Hour), End: now.Add(-2 * time.Hour), Chosen: now.Add(-2 * time.Hour)}}
+		}, want{health: plan.Warning, applied: true, due: true, reason: plan.ARINow, ready: true,
+			problems: []string{"renewal_failed:warning", "renewal_requested:warning"}, overdueSince: now.Add(-3 * time.Hour)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.in(t)
@@ -166,6 +186,9 @@ func TestAssess(t *testing.T) {
 				t.Errorf("got health %s applied %v pending %v due %v (%s) ready %v\nwant health %s applied %v pending %v due %v (%s) ready %v",
 					k.Health, k.Applied, k.DeployPending, k.Decision.Due, k.Decision.Reason, k.Ready,
 					w.health, w.applied, w.pending, w.due, w.reason, w.ready)
+			}
+			if !k.ARIOverdueSince.Equal(w.overdueSince) {
+				t.Errorf("ARI overdue since %s, want %s", k.ARIOverdueSince, w.overdueSince)
 			}
 			var got []string
 			for _, p := range k.Problems {

@@ -4,6 +4,12 @@
 // Issuing N real certificates would take minutes, so it issues -distinct of
 // them and installs each under N/distinct names; every name is still its own
 // request. Target (issue 5): 1,000 certificates in under 5 s on loopback.
+//
+// With -drill N it also runs the mass-revocation drill (issue 17,
+// internal/bench/drill): N certificates under a running daemon whose
+// windows Pebble moves into the past, replaced; it prints the time from the
+// window change to the last replacement installed and the CA requests per
+// certificate, and fails when the drill misses its bar.
 package main
 
 import (
@@ -13,11 +19,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/renewer/renewer/internal/agent"
+	"github.com/renewer/renewer/internal/bench/drill"
 	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/store"
@@ -25,13 +33,53 @@ import (
 )
 
 func main() {
-	n := flag.Int("n", 1000, "certificates to check")
+	n := flag.Int("n", 1000, "certificates to check (0: no ARI pass)")
 	distinct := flag.Int("distinct", 20, "real certificates issued by Pebble")
+	drillN := flag.Int("drill", 0, "also run the mass-revocation drill (internal/bench/drill) with this many certificates (0: no drill)")
+	drillConc := flag.Int("drill-concurrency", 16, "the drill daemon's daemon.concurrency")
+	drillRecheck := flag.Duration("drill-recheck", 10*time.Second, "the drill daemon's renewal-information re-check interval")
 	flag.Parse()
-	if err := run(*n, *distinct); err != nil {
-		fmt.Fprintf(os.Stderr, "ari bench: %v\n", err)
-		os.Exit(1)
+	if *n > 0 {
+		if err := run(*n, *distinct); err != nil {
+			fmt.Fprintf(os.Stderr, "ari bench: %v\n", err)
+			os.Exit(1)
+		}
 	}
+	if *drillN > 0 {
+		if err := runDrill(*drillN, *drillConc, *drillRecheck); err != nil {
+			fmt.Fprintf(os.Stderr, "ari bench: drill: %v\n", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// runDrill runs the mass-revocation drill and prints its figures; the
+// first "drill:" line is what `make bench` (internal/bench/compare) reads.
+func runDrill(n, concurrency int, recheck time.Duration) error {
+	dir, err := os.MkdirTemp("", "renewer-drill-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	res, err := drill.Run(context.Background(), drill.Options{N: n, Concurrency: concurrency, Recheck: recheck, Dir: dir,
+		Progress: func(format string, args ...any) { fmt.Printf(format+"\n", args...) }})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("drill: %d certificates, concurrency %d, renewal information re-checked every %s: last replacement installed %.1f s after the window change (first replacement order after %.2f s); %d replaced, %d failed, %d duplicate orders; %.2f CA requests per certificate\n",
+		res.N, res.Concurrency, res.Recheck, res.ReplacedAll.Seconds(), res.Noticed.Seconds(), res.Replaced, res.Failed, res.Duplicates, res.RequestsPerCert())
+	fmt.Printf("drill: setup (issuing %d certificates before the daemon starts) %.1f s; windows moved through Pebble's management API in %.2f s\n", res.N, res.Setup.Seconds(), res.Move.Seconds())
+	fmt.Printf("drill: orders created %d, naming the certificate they replace %d; Pebble's serial bug %d (refused with replaces, ordered again without; %d refused); badNonce retries %d; at most %d orders in flight\n",
+		res.Created, res.WithReplaces, res.PebbleSerialBug, res.Refused, res.BadNonce, res.MaxInFlight)
+	eps := make([]string, 0, len(res.Requests))
+	for ep := range res.Requests {
+		eps = append(eps, ep)
+	}
+	slices.Sort(eps)
+	for _, ep := range eps {
+		fmt.Printf("drill: requests %s: %.2f per certificate\n", ep, float64(res.Requests[ep])/float64(res.N))
+	}
+	return res.OK()
 }
 
 func run(n, distinct int) error {

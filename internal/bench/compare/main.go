@@ -14,7 +14,10 @@
 //  3. the idle daemon with 1,000 certificates: RSS and CPU over 60 s;
 //  4. ARI for 1,000 certificates (internal/bench/ari);
 //  5. nothing due at 100, 1,000 and 10,000 certificates: growth;
-//  6. Go benchmarks of plan, certinfo and config decoding.
+//  6. Go benchmarks of plan, certinfo and config decoding;
+//  7. the mass-revocation drill: 1,000 certificates under a running daemon,
+//     their ARI windows moved into the past, all replaced (internal/bench/ari
+//     -drill, internal/bench/drill).
 //
 // Child processes are measured with wait4's rusage (wall time, peak RSS).
 // These are benchmarks, not tests: a missed target is reported, not failed.
@@ -50,6 +53,7 @@ type options struct {
 	idle        time.Duration
 	only        map[int]bool
 	keep        bool
+	drill       int // certificates in scenario 7
 }
 
 func main() {
@@ -63,6 +67,7 @@ func main() {
 	flag.DurationVar(&o.idle, "idle", 60*time.Second, "idle daemon measuring window")
 	flag.StringVar(&only, "only", "", "run only these scenarios (comma-separated numbers; for development)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	flag.IntVar(&o.drill, "drill", 1000, "certificates in scenario 7, the mass-revocation drill")
 	flag.Parse()
 	var err error
 	if o.concurrency, err = ints(conc); err == nil {
@@ -190,6 +195,7 @@ func run(ctx context.Context, o options) error {
 		{3, b.idleDaemon},
 		{4, b.ari},
 		{6, b.goBench},
+		{7, b.drill},
 	}
 	for _, s := range steps {
 		if !b.want(s.n) && (s.n != 1 || !b.want(5)) {
@@ -647,6 +653,37 @@ func (b *bench) ari(ctx context.Context) error {
 	took, _ := strconv.ParseFloat(m[2], 64)
 	b.add(row{"4. ARI for 1,000 certificates (one pass, all answers stale)", fmt.Sprintf("%.2f s (%s windows)", took, m[1]),
 		"no ARI (2.1.0)", "one certificate per run", "", "≤ 5 s", met(took <= 5)})
+	return nil
+}
+
+// drill is scenario 7, the mass-revocation drill, run by internal/bench/ari
+// (its own Pebble): the time from the window change to the last
+// replacement installed, and the CA requests per certificate.
+func (b *bench) drill(ctx context.Context) error {
+	n := b.o.drill
+	b.logf("scenario 7: mass-revocation drill with %d certificates (internal/bench/ari -drill)", n)
+	s, err := measure(command(ctx, nil, b.bin["ari"], "-n", "0", "-drill", strconv.Itoa(n)))
+	if err != nil {
+		return err
+	}
+	m := regexp.MustCompile(`drill: (\d+) certificates, concurrency (\d+), renewal information re-checked every (\S+): last replacement installed ([0-9.]+) s after the window change \(first replacement order after ([0-9.]+) s\); (\d+) replaced, (\d+) failed, (\d+) duplicate orders; ([0-9.]+) CA requests per certificate`).
+		FindStringSubmatch(s.Stdout)
+	if m == nil {
+		return fmt.Errorf("unexpected output of internal/bench/ari -drill:\n%s", s.Stdout)
+	}
+	scenario := fmt.Sprintf("7. mass-revocation drill, %s certificates (daemon concurrency %s, ARI re-checked every %s)", thousands(n), m[2], m[3])
+	b.add(row{scenario + ": window change to last replacement installed", fmt.Sprintf("%s s (first replacement order after %s s)", m[4], m[5]),
+		"no ARI (2.1.0)", "one certificate per run", "", "", ""})
+	b.add(row{scenario + ": replaced, failed, duplicate orders", fmt.Sprintf("%s, %s, %s", m[6], m[7], m[8]), "", "", "",
+		fmt.Sprintf("%d, 0, 0", n), met(m[6] == strconv.Itoa(n) && m[7] == "0" && m[8] == "0")})
+	b.add(row{scenario + ": CA requests per certificate", m[9], "", "", "", "", ""})
+	var lines []string
+	for l := range strings.SplitSeq(s.Stdout, "\n") {
+		if strings.HasPrefix(l, "drill: ") {
+			lines = append(lines, "- "+strings.TrimPrefix(l, "drill: "))
+		}
+	}
+	b.details = append(b.details, "The mass-revocation drill (scenario 7), as internal/bench/ari -drill printed it; requests counted by a proxy in front of Pebble from the window change to the last replacement installed:\n\n"+strings.Join(lines, "\n"))
 	return nil
 }
 
