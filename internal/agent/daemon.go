@@ -88,6 +88,9 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 			// the CA cannot reach the other nodes' tokens here.
 			log.Error("fleet: cannot keep the http-01 port open for the other nodes' challenges", "err", err)
 		}
+		if err := a.ServeTLSALPN(); err != nil {
+			log.Error("fleet: cannot keep the tls-alpn-01 port open for the other nodes' challenges", "err", err)
+		}
 		changes = o.Fleet.Changes(ctx)
 		log.Info("fleet mode", "node", o.Fleet.Node())
 	}
@@ -163,6 +166,9 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 			if o.Fleet != nil {
 				if err := a.ServeChallenges(); err != nil {
 					log.Error("fleet: http-01 listeners", "err", err)
+				}
+				if err := a.ServeTLSALPN(); err != nil {
+					log.Error("fleet: tls-alpn-01 listeners", "err", err)
 				}
 			}
 			grace.Store(int64(cfg.Daemon.ShutdownGrace))
