@@ -90,7 +90,8 @@ func reportOf(t *testing.T, b *fleet.Backend, node string) *store.NodeReport {
 // edge-r2, another lock TTL. edge-r2's report appears in B at once,
 // edge-r's leaves A, and the daemon now works against B: it answers the
 // token of an order a node of B places and applies that node's version
-// through B's watch. The daemon runs throughout.
+// through B's watch. Last, the fleet block removed: the node leaves B and
+// runs alone. The daemon runs throughout.
 func TestFleetReloadAppliesChangedBlock(t *testing.T) {
 	t.Parallel()
 	issued := &issuances{}
@@ -216,6 +217,23 @@ func TestFleetReloadAppliesChangedBlock(t *testing.T) {
 	})
 	if latestA, _ := r.fleet.Latest(context.Background(), "www"); latestA == nil || latestA.Serial != res.Serial {
 		t.Errorf("cluster A's version changed after edge-r left it: %+v", latestA)
+	}
+
+	// Fleet mode off: the node leaves B and goes on alone.
+	cur, err := readAll(r.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, end := strings.Index(cur, "fleet {"), strings.Index(cur, "acme {")
+	if start < 0 || end < start {
+		t.Fatalf("no fleet block before the acme block:\n%s", cur)
+	}
+	writeFile(t, r.file, cur[:start]+cur[end:], 0o600)
+	hup()
+	waitLog("fleet mode off", 1)
+	waitLog("config reloaded", 2)
+	if rep := reportOf(t, p.fleet, "edge-r2"); rep != nil {
+		t.Errorf("edge-r2's report stays on B after fleet mode was turned off: %+v", rep)
 	}
 
 	cancel()
