@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/status"
@@ -38,10 +39,10 @@ type fleetChecker interface {
 	Check(ctx context.Context) error
 }
 
-// fleetWithdrawer deletes this node's reports from the fleet it leaves
+// fleetWithdrawer deletes a node's reports from the fleet it leaves
 // (internal/fleet's Backend.Withdraw).
 type fleetWithdrawer interface {
-	Withdraw(ctx context.Context) error
+	Withdraw(ctx context.Context, node string) error
 }
 
 // daemonFleet is the daemon's current fleet connection; conn is nil for a
@@ -129,7 +130,10 @@ func (f *daemonFleet) prepare(ctx context.Context, next *config.Fleet) (*fleetCh
 	}
 	c, err := f.open(next)
 	if err != nil {
-		return nil, fmt.Errorf("the changed fleet block: %w", err)
+		if strings.HasPrefix(err.Error(), at) { // errors of the files it names say where already
+			return nil, fmt.Errorf("the changed fleet block: %w", err)
+		}
+		return nil, fmt.Errorf("%s: the changed fleet block: %w", at, err)
 	}
 	if chk, ok := c.(fleetChecker); ok {
 		if err := chk.Check(ctx); err != nil {
@@ -164,8 +168,14 @@ func (f *daemonFleet) commit(ctx context.Context, ch *fleetChange, a *Agent) {
 	old, oldBlock := f.conn, f.block
 	if old != nil {
 		if leaves(oldBlock, ch.block) {
-			if w, ok := old.(fleetWithdrawer); ok {
-				if err := w.Withdraw(ctx); err != nil {
+			// In the same fleet (only the name changed) the new connection
+			// withdraws the old name: the old credentials may be revoked.
+			via := old
+			if ch.conn != nil && sameFleet(oldBlock, ch.block) {
+				via = ch.conn
+			}
+			if w, ok := via.(fleetWithdrawer); ok {
+				if err := w.Withdraw(ctx, old.Node()); err != nil {
 					f.log.Warn("fleet: could not withdraw this node's reports from the fleet it leaves; they stay until forgotten", "node", old.Node(), "err", err)
 				}
 			}
@@ -207,6 +217,18 @@ func nodeName(s store.Shared) string {
 	return s.Node()
 }
 
+// sameFleet reports whether two fleet blocks reach the same etcd keys: the
+// same prefix and set of endpoints.
+func sameFleet(a, b *config.Fleet) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	ea, eb := slices.Clone(a.Etcd.Endpoints), slices.Clone(b.Etcd.Endpoints)
+	slices.Sort(ea)
+	slices.Sort(eb)
+	return a.Etcd.Prefix == b.Etcd.Prefix && slices.Equal(ea, eb)
+}
+
 // leaves reports whether a node going from fleet block old to next leaves
 // the fleet it reported to under old's name: another node name, prefix or
 // set of endpoints, or no fleet at all. (Endpoints of the same cluster
@@ -215,13 +237,7 @@ func leaves(old, next *config.Fleet) bool {
 	if old == nil {
 		return false
 	}
-	if next == nil {
-		return true
-	}
-	a, b := slices.Clone(old.Etcd.Endpoints), slices.Clone(next.Etcd.Endpoints)
-	slices.Sort(a)
-	slices.Sort(b)
-	return old.Node != next.Node || old.Etcd.Prefix != next.Etcd.Prefix || !slices.Equal(a, b)
+	return next == nil || old.Node != next.Node || !sameFleet(old, next)
 }
 
 // fleetPrint identifies a fleet block with what it reads: every setting

@@ -97,4 +97,8 @@ func TestFleetLeaves(t *testing.T) {
 	if leaves(nil, old) {
 		t.Error("a node joining a fleet leaves one")
 	}
+	if !sameFleet(old, f("b", "/r", "http://2", "http://1")) || sameFleet(old, f("a", "/s", "http://1", "http://2")) ||
+		sameFleet(old, f("a", "/r", "http://1")) || sameFleet(old, nil) {
+		t.Error("sameFleet: the same fleet is the same prefix and set of endpoints, whatever the node name")
+	}
 }

@@ -51,20 +51,22 @@ func (b *Backend) Check(ctx context.Context) error {
 // --max-txn-ops is 128).
 const withdrawBatch = 100
 
-// Withdraw deletes this node's reports (P/nodes/*/<node>): the node leaves
-// this fleet, or goes on in it under another name.
-func (b *Backend) Withdraw(ctx context.Context) error {
+// Withdraw deletes the reports of node (P/nodes/*/<node>): this node
+// leaves this fleet, or goes on in it under another name (then the new
+// connection withdraws the old name: the old one may hold credentials
+// etcd no longer accepts).
+func (b *Backend) Withdraw(ctx context.Context, node string) error {
 	pfx := b.Key("nodes") + "/"
 	octx, cancel := b.op(ctx)
 	resp, err := b.cli.Get(octx, pfx, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	cancel()
 	if err != nil {
-		return fmt.Errorf("fleet: reports of %s: %w", b.node, err)
+		return fmt.Errorf("fleet: reports of %s: %w", node, err)
 	}
 	var ops []clientv3.Op
 	for _, kv := range resp.Kvs {
 		rest := strings.TrimPrefix(string(kv.Key), pfx) // <name>/<node>
-		if i := strings.LastIndexByte(rest, '/'); i > 0 && rest[i+1:] == b.node {
+		if i := strings.LastIndexByte(rest, '/'); i > 0 && rest[i+1:] == node {
 			ops = append(ops, clientv3.OpDelete(string(kv.Key)))
 		}
 	}
@@ -74,10 +76,10 @@ func (b *Backend) Withdraw(ctx context.Context) error {
 		_, err := b.cli.Txn(octx).Then(ops[:n]...).Commit()
 		cancel()
 		if err != nil {
-			return fmt.Errorf("fleet: withdraw the reports of %s: %w", b.node, err)
+			return fmt.Errorf("fleet: withdraw the reports of %s: %w", node, err)
 		}
 		ops = ops[n:]
 	}
-	b.log.Info("reports withdrawn from the fleet", "prefix", b.prefix)
+	b.log.Info("reports withdrawn from the fleet", "of", node, "prefix", b.prefix)
 	return nil
 }
