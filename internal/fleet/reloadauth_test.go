@@ -89,7 +89,7 @@ fleet {
     prefix        = "/cred"
     username      = "renewer"
     password_file = %q
-    dial_timeout  = "2s"
+    dial_timeout  = "10s"
   }
 }
 acme {
@@ -167,7 +167,7 @@ certificate "www" {
 	}
 }
 
-// startPlainEtcd starts a one-member etcd on free loopback ports (again
+// startPlainEtcd starts a one-member etcd without TLS on free loopback ports (again
 // with other ports when one was taken meanwhile) and returns its client URL.
 func startPlainEtcd(t *testing.T, dir string) url.URL {
 	t.Helper()
@@ -181,6 +181,7 @@ func startPlainEtcd(t *testing.T, dir string) url.URL {
 		cfg.InitialCluster = "auth=" + pu.String()
 		cfg.LogLevel = "error"
 		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+		cfg.BcryptCost = 4 // bcrypt's least: each authentication is quick, even under -race
 		e, err := embed.StartEtcd(cfg)
 		if err != nil {
 			if attempt == 2 {
