@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-acme/lego/v4/challenge"
@@ -27,6 +28,13 @@ type TLSALPNSolver struct {
 	mu      sync.Mutex
 	certs   map[string]*tls.Certificate // SNI name -> challenge certificate
 	servers map[string]*tlsListener
+	closed  bool // after Close, an order abandoned mid-flight opens nothing
+
+	// Fleet mode (tlsalpn_shared.go): challenges of every node, answered
+	// for the names in answers only.
+	shared  ChallengeCertStore
+	answers map[string]bool                // SNI names this node answers from the fleet
+	built   map[string]sharedChallengeCert // SNI name -> certificate built from the fleet's key authorization
 
 	handshakeTimeout time.Duration // 0: tlsHandshakeTimeout (tests shorten it)
 }
@@ -45,7 +53,8 @@ func NewTLSALPNSolver(log *slog.Logger) *TLSALPNSolver {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &TLSALPNSolver{log: log, certs: map[string]*tls.Certificate{}, servers: map[string]*tlsListener{}}
+	return &TLSALPNSolver{log: log, certs: map[string]*tls.Certificate{}, servers: map[string]*tlsListener{},
+		built: map[string]sharedChallengeCert{}}
 }
 
 // Provider returns a lego challenge provider that publishes challenge
@@ -75,11 +84,17 @@ func (p *tlsProvider) Present(domain, token, keyAuth string) error {
 	if err != nil {
 		return fmt.Errorf("tls-alpn-01 certificate for %s: %w", domain, err)
 	}
-	return p.solver.add(p.addr, sniName(domain), cert)
+	name := sniName(domain)
+	if err := p.solver.share(name, domain, keyAuth); err != nil {
+		return err
+	}
+	return p.solver.add(p.addr, name, cert)
 }
 
 func (p *tlsProvider) CleanUp(domain, token, keyAuth string) error {
-	p.solver.remove(p.addr, sniName(domain))
+	name := sniName(domain)
+	p.solver.withdraw(name)
+	p.solver.remove(p.addr, name)
 	return nil
 }
 
@@ -89,9 +104,13 @@ func (s *TLSALPNSolver) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certifi
 	if !slices.Contains(hello.SupportedProtos, tlsalpn01.ACMETLS1Protocol) {
 		return nil, fmt.Errorf("tls-alpn-01: client did not offer %s", tlsalpn01.ACMETLS1Protocol)
 	}
+	name := strings.ToLower(hello.ServerName)
 	s.mu.Lock()
-	cert := s.certs[strings.ToLower(hello.ServerName)]
+	cert := s.certs[name]
 	s.mu.Unlock()
+	if cert == nil {
+		cert = s.fromFleet(hello.Context(), name)
+	}
 	if cert == nil {
 		return nil, fmt.Errorf("no tls-alpn-01 challenge pending for %q", hello.ServerName)
 	}
@@ -101,6 +120,24 @@ func (s *TLSALPNSolver) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certifi
 func (s *TLSALPNSolver) add(addr, name string, cert *tls.Certificate) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.listenLocked(addr); err != nil {
+		if s.shared == nil || !errors.Is(err, syscall.EADDRINUSE) {
+			return err
+		}
+		// Fleet mode: the daemon on this node holds the port (a `renew`
+		// beside it) and answers from the fleet's challenges, as every node does.
+		s.log.Debug("tls-alpn-01 port in use; the challenge is answered from the fleet", "listen", addr)
+	}
+	s.certs[name] = cert
+	return nil
+}
+
+// listenLocked makes sure a listener runs on addr and counts one more user
+// of it; s.mu is held.
+func (s *TLSALPNSolver) listenLocked(addr string) error {
+	if s.closed {
+		return errors.New("tls-alpn-01 solver is shut down")
+	}
 	l := s.servers[addr]
 	if l == nil {
 		cfg := &tls.Config{
@@ -118,7 +155,6 @@ func (s *TLSALPNSolver) add(addr, name string, cert *tls.Certificate) error {
 		s.log.Debug("tls-alpn-01 server listening", "listen", ln.Addr().String())
 	}
 	l.pending++
-	s.certs[name] = cert
 	return nil
 }
 
@@ -161,13 +197,16 @@ func (s *TLSALPNSolver) remove(addr, name string) {
 	}
 }
 
-// Close stops every listener still open.
+// Close stops every listener still open; the solver answers no more
+// challenges.
 func (s *TLSALPNSolver) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closed = true
 	for addr, l := range s.servers {
 		_ = l.ln.Close()
 		delete(s.servers, addr)
 	}
 	clear(s.certs)
+	clear(s.built)
 }

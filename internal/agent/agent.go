@@ -121,6 +121,7 @@ func New(cfg *config.Config, o Options) (*Agent, error) {
 	}
 	if o.Fleet != nil {
 		a.solver.SetShared(o.Fleet)
+		a.shareTLSALPN() // fleetalpn.go
 	}
 	a.SetObserver(o.Observer)
 	return a, nil

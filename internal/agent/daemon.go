@@ -29,6 +29,12 @@ type DaemonOptions struct {
 	// NewReporter makes the reporter (metrics, watches, notifications) of a
 	// config, at start and on each reload; nil means none.
 	NewReporter NewReporter
+	// OpenFleet opens the shared storage a fleet block describes. With it
+	// the daemon owns its fleet connection: it opens it at start (unless
+	// Options.Fleet is given, which its caller closes), and a reload whose
+	// fleet block changed opens and checks the new one and swaps it in, or
+	// is refused (daemonfleet.go). nil: a changed fleet block is refused.
+	OpenFleet func(*config.Fleet) (FleetConn, error)
 }
 
 // reporterCloseTimeout bounds the wait for the notifications of a reporter
@@ -113,7 +119,14 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 		o.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
 	log := o.Log
-	a, err := New(cfg, o.Options)
+	fl, err := startFleet(cfg, o)
+	if err != nil {
+		return err
+	}
+	defer fl.close()
+	opts := o.Options
+	opts.Fleet = fl.conn
+	a, err := New(cfg, opts)
 	if err != nil {
 		return err
 	}
@@ -130,17 +143,12 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 	grace.Store(int64(cfg.Daemon.ShutdownGrace))
 	defer func() { reps.close(time.Duration(grace.Load())) }()
 
-	// Fleet mode: answer every node's HTTP-01 tokens, and run a pass as soon
-	// as another node publishes a version (or etcd is reachable again).
-	var changes <-chan struct{}
-	if o.Fleet != nil {
-		if err := a.ServeChallenges(); err != nil {
-			// Its own orders open the port when they need it; until then
-			// the CA cannot reach the other nodes' tokens here.
-			log.Error("fleet: cannot keep the http-01 port open for the other nodes' challenges", "err", err)
-		}
-		changes = o.Fleet.Changes(ctx)
-		log.Info("fleet mode", "node", o.Fleet.Node())
+	// Fleet mode: answer every node's HTTP-01 and TLS-ALPN-01 challenges,
+	// and run a pass as soon as another node publishes a version (or etcd
+	// is reachable again).
+	if fl.conn != nil {
+		fl.serve(ctx, a)
+		log.Info("fleet mode", "node", fl.conn.Node())
 	}
 
 	// work outlives ctx by the grace period, so installs under way finish.
@@ -190,8 +198,17 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 				o.Notify("READY=1")
 				continue
 			}
-			na, err := New(next, o.Options)
+			fch, err := fl.prepare(ctx, next.Fleet)
 			if err != nil {
+				log.Error("config reload refused; keeping the running config and fleet connection", "err", err)
+				o.Notify("READY=1")
+				continue
+			}
+			nopts := o.Options
+			nopts.Fleet = fl.shared(fch)
+			na, err := New(next, nopts)
+			if err != nil {
+				fch.discard()
 				log.Error("config reload failed; keeping the running config", "err", err)
 				o.Notify("READY=1")
 				continue
@@ -200,6 +217,7 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 			if o.NewReporter != nil {
 				if nrep, err = o.NewReporter(next, na.Store()); err != nil {
 					na.Close()
+					fch.discard()
 					log.Error("config reload failed; keeping the running config", "err", err)
 					o.Notify("READY=1")
 					continue
@@ -209,16 +227,16 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 			a.Close()
 			reps.replace(nrep)
 			a, cfg = na, next
-			if o.Fleet != nil {
-				if err := a.ServeChallenges(); err != nil {
-					log.Error("fleet: http-01 listeners", "err", err)
-				}
+			if fch != nil {
+				fl.commit(ctx, fch, a)
+			} else {
+				fl.listen(a)
 			}
 			grace.Store(int64(cfg.Daemon.ShutdownGrace))
 			log.Info("config reloaded", "config", cfg.File, "confd_files", len(cfg.ConfD), "certificates", len(cfg.Certificates))
 			o.Notify("READY=1")
 		case <-timer.C:
-		case <-changes: // nil (never ready) for a single node
+		case <-fl.changes: // nil (never ready) for a single node
 			log.Debug("fleet: a new version was published; checking")
 		}
 

@@ -85,17 +85,12 @@ func cmdRun(ctx context.Context, e *env, g *globals, args []string) int {
 	}
 
 	opts := agent.Options{Log: log, Version: version(), DNSProviders: e.deps.DNSProviders}
-	if cfg.Fleet != nil {
-		// A reload keeps this connection: a changed fleet block needs a restart.
-		b, err := openFleetBlock(e.deps.Fleet, cfg.Fleet, log)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "renewer run: fleet mode: %v\n", err)
-			return ExitFailure
-		}
-		defer b.Close()
-		opts.Fleet = b
-	}
 	err = agent.RunDaemon(ctx, cfg, agent.DaemonOptions{
+		// The daemon opens the fleet connection, and on a reload that
+		// changed the fleet block opens, checks and swaps in another one.
+		OpenFleet: func(f *config.Fleet) (agent.FleetConn, error) {
+			return openFleetBlock(e.deps.Fleet, f, log)
+		},
 		NewReporter: func(c *config.Config, st *store.Store) (agent.PassReporter, error) {
 			return report.New(c, report.Options{Log: log, Version: version(), Metrics: m, WatchEvery: report.DefaultWatchEvery,
 				Notify: notify.Options{WriteFile: st.WriteFile}})
