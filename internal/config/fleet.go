@@ -29,8 +29,8 @@ type Fleet struct {
 	// NodeGoneAfter: a node that has not reported for this long is gone
 	// (named in status and metrics; the fleet converges without it).
 	NodeGoneAfter time.Duration
-	Etcd    Etcd
-	Range   hcl.Range // the fleet block, for errors at run time
+	Etcd          Etcd
+	Range         hcl.Range // the fleet block, for errors at run time
 }
 
 // Etcd is how a node reaches the etcd cluster.

@@ -61,14 +61,16 @@ type Watch struct {
 // Event kinds a notify block's `on` may list, besides the groups in
 // NotifyGroups. The notify package sends these names.
 var NotifyKinds = []string{
-	"renewal_failed",    // a renewal failed (and is retried)
-	"hook_failed",       // a certificate is installed but a hook or install copy failed
-	"verify_failed",     // the served certificate is not the installed one
-	"watch_failed",      // a watched endpoint could not be checked, or its certificate does not verify
-	"expiring",          // a certificate (managed or watched) expires within warn_before, still not renewed
-	"renewal_requested", // the CA asks for a certificate to be replaced now (ARI: a revocation, a mass reissue)
-	"recovered",         // a problem that was notified is over
-	"renewed",           // a certificate was renewed (off by default)
+	"renewal_failed",      // a renewal failed (and is retried)
+	"hook_failed",         // a certificate is installed but a hook or install copy failed
+	"verify_failed",       // the served certificate is not the installed one
+	"watch_failed",        // a watched endpoint could not be checked, or its certificate does not verify
+	"expiring",            // a certificate (managed or watched) expires within warn_before, still not renewed
+	"renewal_requested",   // the CA asks for a certificate to be replaced now (ARI: a revocation, a mass reissue)
+	"fleet_not_converged", // fleet mode: a node does not serve the fleet's version (it reports an error, or 15 minutes passed)
+	"fleet_node_gone",     // fleet mode: a node has not reported for node_gone_after
+	"recovered",           // a problem that was notified is over
+	"renewed",             // a certificate was renewed (off by default)
 }
 
 // NotifyGroups are shorthands for `on`.
