@@ -50,6 +50,9 @@ type Agent struct {
 
 	elsewhereMu sync.Mutex
 	elsewhere   map[string]time.Time // fleet mode: another node renews it; do not wake for it before (fleet.go)
+
+	reportMu sync.Mutex
+	reported map[string]sentReport // fleet mode: the last report written, by certificate (fleetround.go)
 }
 
 // Options wire an Agent. Zero values get defaults.

@@ -28,6 +28,9 @@ type DaemonOptions struct {
 	// NewReporter makes the reporter (metrics, watches, notifications) of a
 	// config, at start and on each reload; nil means none.
 	NewReporter NewReporter
+	// FleetEvery is how often, in fleet mode, the daemon looks at the
+	// fleet between passes (FleetRound); 0 means DefaultFleetEvery.
+	FleetEvery time.Duration
 }
 
 // reporterCloseTimeout bounds the wait for notifications under way when a
@@ -82,7 +85,11 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 	// Fleet mode: answer every node's HTTP-01 tokens, and run a pass as soon
 	// as another node publishes a version (or etcd is reachable again).
 	var changes <-chan struct{}
+	var fleetTick <-chan time.Time // nil (never ready) for a single node
 	if o.Fleet != nil {
+		t := time.NewTicker(a.FleetEvery(o.FleetEvery))
+		defer t.Stop()
+		fleetTick = t.C
 		if err := a.ServeChallenges(); err != nil {
 			// Its own orders open the port when they need it; until then
 			// the CA cannot reach the other nodes' tokens here.
@@ -171,6 +178,9 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 		case <-timer.C:
 		case <-changes: // nil (never ready) for a single node
 			log.Debug("fleet: a new version was published; checking")
+		case <-fleetTick: // fleetround.go: reports, convergence, metrics; no pass
+			a.FleetRound(work)
+			continue
 		}
 
 		results, err := a.RunOnce(work, PassOptions{Stop: stop})

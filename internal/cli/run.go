@@ -93,6 +93,9 @@ func cmdRun(ctx context.Context, e *env, g *globals, args []string) int {
 			return ExitFailure
 		}
 		defer b.Close()
+		if h, ok := b.(interface{ SetRequestErrorHook(func()) }); ok {
+			h.SetRequestErrorHook(m.EtcdRequestError)
+		}
 		opts.Fleet = b
 	}
 	err = agent.RunDaemon(ctx, cfg, agent.DaemonOptions{
@@ -123,6 +126,9 @@ func cmdRun(ctx context.Context, e *env, g *globals, args []string) int {
 	}
 	return ExitOK
 }
+
+// The daemon's fleet rounds reach the reporter (fleet metrics, notifications).
+var _ agent.FleetObserver = (*report.Reporter)(nil)
 
 func watchdog(ctx context.Context, every time.Duration, notify func(string)) {
 	t := time.NewTicker(every)

@@ -39,9 +39,13 @@ type Metrics struct {
 	watchNotAfter, watchReady                     *prometheus.GaugeVec
 	checked                                       prometheus.Gauge
 
-	mu      sync.Mutex
-	certs   map[string]Certificate // the last set, by name
-	watches map[string]Watch       // by name
+	fleet fleetMetrics // fleet.go
+
+	mu         sync.Mutex
+	certs      map[string]Certificate      // the last set, by name
+	watches    map[string]Watch            // by name
+	fleetCerts map[string]FleetCertificate // the last fleet round's, by name
+	now        func() time.Time
 }
 
 // New registers every collector, the Go runtime's and the process's
@@ -74,6 +78,8 @@ func New(version string) *Metrics {
 			Help: "When renewer last checked its certificates and watches, in seconds since the epoch."}),
 		certs:   map[string]Certificate{},
 		watches: map[string]Watch{},
+		fleet:   newFleetMetrics(),
+		now:     time.Now,
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "renewer_build_info",
 		Help:        "Always 1; the labels say which renewer this is.",
@@ -82,7 +88,16 @@ func New(version string) *Metrics {
 	m.reg.MustRegister(m.notAfter, m.notBefore, m.renewal, m.ready, m.failures, m.renewals, m.hookRuns,
 		m.watchNotAfter, m.watchReady, m.checked, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(append(m.fleet.collectors(), unconvergedCollector{m})...)
 	return m
+}
+
+// SetClock replaces the clock of the values computed at each scrape
+// (renewer_fleet_unconverged_seconds); for tests.
+func (m *Metrics) SetClock(now func() time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.now = now
 }
 
 // Registry is where the collectors are registered (tests gather from it).

@@ -282,3 +282,13 @@ func or(s, def string) string {
 	}
 	return s
 }
+
+// FleetSnapshot is one look at the whole fleet from one node: what the
+// daemon's fleet round hands the report stage (metrics, notifications).
+type FleetSnapshot struct {
+	Node         string // this node
+	Checked      time.Time
+	Certificates []FleetCondition  // each configured certificate; empty when Err
+	Holders      map[string]string // certificate -> the node holding its renewal lock
+	Err          error             // the fleet could not be read
+}
