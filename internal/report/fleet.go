@@ -34,11 +34,15 @@ func (r *Reporter) FleetObserved(s status.FleetSnapshot) {
 }
 
 // logFleet logs a certificate's fleet problems when they change (a round
-// runs every 30 seconds).
+// runs every 30 seconds): another kind, version, node or error, not the
+// time that passed.
 func (r *Reporter) logFleet(k status.FleetCondition) {
-	var msgs []string
+	msgs := append([]string{k.Serial}, k.Gone...)
+	for _, n := range k.Behind() {
+		msgs = append(msgs, n.Node)
+	}
 	for _, p := range k.Problems {
-		msgs = append(msgs, p.Message+p.Error)
+		msgs = append(msgs, string(p.Kind)+" "+p.Severity+" "+p.Error)
 	}
 	key := strings.Join(msgs, "\n")
 	r.mu.Lock()
@@ -51,7 +55,7 @@ func (r *Reporter) logFleet(k status.FleetCondition) {
 	if same {
 		return
 	}
-	if len(k.Problems) == 0 {
+	if k.Converged && len(k.Problems) == 0 {
 		r.log.Info("fleet converged", "cert", k.Name, "serial", k.Serial, "nodes", k.Live)
 	}
 	for _, p := range k.Problems {
