@@ -33,6 +33,7 @@ import (
 type convNode struct {
 	*node
 	broken  string // while this file exists, the reload fails
+	stale   string // while this file exists, the reload succeeds but loads nothing new
 	metrics *metrics.Metrics
 }
 
@@ -42,7 +43,7 @@ func (s *fleetSetup) newConvNode(t *testing.T, name, ip, endpoint string) *convN
 	t.Helper()
 	dir := t.TempDir()
 	n := &convNode{node: &node{name: name, file: filepath.Join(dir, "renewer.hcl"), hookFile: filepath.Join(dir, "deployed")},
-		broken: filepath.Join(dir, "broken"), metrics: metrics.New("test")}
+		broken: filepath.Join(dir, "broken"), stale: filepath.Join(dir, "stale"), metrics: metrics.New("test")}
 	installDir, servedDir := filepath.Join(dir, "installed"), filepath.Join(dir, "served")
 	if err := os.MkdirAll(servedDir, 0o700); err != nil {
 		t.Fatal(err)
@@ -73,8 +74,8 @@ daemon {
   retry_max = "2s"
 }
 reload "web" {
-  command = ["/bin/sh", "-c", "if [ -e \"$BROKEN\" ]; then echo 'nginx: [emerg] cannot load certificate' >&2; exit 1; fi; cp \"$SRC/fullchain.pem\" \"$SRC/privkey.pem\" \"$DST/\""]
-  env     = { BROKEN = %q, SRC = %q, DST = %q }
+  command = ["/bin/sh", "-c", "if [ -e \"$BROKEN\" ]; then echo 'nginx: [emerg] cannot load certificate' >&2; exit 1; fi; if [ -e \"$STALE\" ]; then exit 0; fi; cp \"$SRC/fullchain.pem\" \"$SRC/privkey.pem\" \"$DST/\""]
+  env     = { BROKEN = %q, STALE = %q, SRC = %q, DST = %q }
 }
 certificate "www" {
   domains = [%q]
@@ -88,7 +89,7 @@ certificate "www" {
     timeout     = "3s"
   }
 }
-`, name, s.key, goneAfter, endpoint, s.prefix, s.ca.Directory, s.ca.CABundle, n.broken, installDir, servedDir,
+`, name, s.key, goneAfter, endpoint, s.prefix, s.ca.Directory, s.ca.CABundle, n.broken, n.stale, installDir, servedDir,
 		s.domain, ip, s.ca.HTTPPort, installDir, serveInstalled(t, servedDir), s.domain)
 	writeFile(t, n.file, src, 0o600)
 	cfg, err := config.Load(n.file)
@@ -315,6 +316,31 @@ func TestFleetConvergence(t *testing.T) {
 		int64(na) != res[0].NotAfter.Unix() {
 		t.Errorf("edge-2's served not-after %v (%v), want %d", na, ok, res[0].NotAfter.Unix())
 	}
+	t.Logf("status once converged:\n%s", watcher.statusTable(t))
+
+	// edge-2's reload now succeeds without loading anything (its server
+	// points elsewhere): its endpoint keeps serving the old certificate,
+	// which its own verification finds.
+	writeFile(t, nodes[2].stale, "", 0o600)
+	res, err = watcher.agent(t).RunOnce(context.Background(), agent.PassOptions{Force: true, Names: []string{"www"}})
+	if err != nil || len(res) != 1 || res[0].Action != status.Renewed || !res[0].OK() {
+		t.Fatalf("second forced renewal on edge-0: %+v, %v", res, err)
+	}
+	third := res[0].Serial
+	eventually(t, 20*time.Second, "status shows edge-2 behind, its endpoint serving the old serial", func() bool {
+		code, cs = watcher.statusOf(t)
+		n, _ := fleetNode(cs, "edge-2")
+		return cs.FleetSerial == third && n.State == string(status.NodeBehind) && n.Serial == third && n.ServedSerial == second &&
+			strings.Contains(n.Error, "serves serial "+second)
+	})
+	if code != cli.ExitFailure || cs.FleetConverged == nil || *cs.FleetConverged {
+		t.Errorf("status with edge-2 serving the old certificate: exit %d, converged %v", code, cs.FleetConverged)
+	}
+	t.Logf("status with edge-2 serving the old certificate:\n%s", watcher.statusTable(t))
+	if err := os.Remove(nodes[2].stale); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the fleet converged on "+third, converged(third))
 
 	// edge-1 stops: named gone once node_gone_after has passed since its
 	// last report, not before.
