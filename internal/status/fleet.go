@@ -82,7 +82,7 @@ type FleetCondition struct {
 	UnconvergedSince time.Time
 	// Health: warning while a live node behind reports an error, when the
 	// fleet has not converged within Grace of the publication, or when a
-	// node is gone; critical when a live node serves an expired
+	// node is gone; critical when a live node behind serves an expired
 	// certificate.
 	Health   plan.Health
 	Nodes    []FleetNode // by node name
@@ -134,9 +134,11 @@ func AssessFleet(in FleetInput, now time.Time) FleetCondition {
 		switch {
 		case in.GoneAfter > 0 && now.Sub(r.At) > in.GoneAfter:
 			n.State = NodeGone
-			if n.Error == "" {
-				n.Error = fmt.Sprintf("no report for %s (node_gone_after %s)", roundAge(now.Sub(r.At)), in.GoneAfter)
+			gone := fmt.Sprintf("no report for %s (node_gone_after %s)", roundAge(now.Sub(r.At)), roundAge(in.GoneAfter))
+			if n.Error != "" {
+				gone += "; its last error: " + n.Error
 			}
+			n.Error = gone
 			k.Gone = append(k.Gone, r.Node)
 			k.Nodes = append(k.Nodes, n)
 			continue
@@ -149,11 +151,11 @@ func AssessFleet(in FleetInput, now time.Time) FleetCondition {
 			} else {
 				n.Error = behindReason(r, v.Serial)
 			}
+			if !n.ServedNotAfter.IsZero() && !now.Before(n.ServedNotAfter) {
+				expired = true // the outage of one balancer of two
+			}
 		default: // nothing published: nothing to be behind
 			n.State = NodeCurrent
-		}
-		if !n.ServedNotAfter.IsZero() && !now.Before(n.ServedNotAfter) {
-			expired = true
 		}
 		k.Live++
 		k.Nodes = append(k.Nodes, n)

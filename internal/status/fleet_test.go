@@ -39,7 +39,7 @@ func TestAssessFleet(t *testing.T) {
 		r.Endpoints = []store.EndpointReport{{Endpoint: "127.0.0.1:443", Error: "connection refused"}}
 	})
 	silent := with(cur("edge-2"), func(r *store.NodeReport) { r.At = now.Add(-11 * time.Minute) })
-	silentBehind := with(oldInstalled, func(r *store.NodeReport) { r.At = now.Add(-11 * time.Minute) })
+	silentBehind := with(reloadFailed, func(r *store.NodeReport) { r.At = now.Add(-11 * time.Minute) })
 	expired := with(oldInstalled, func(r *store.NodeReport) { r.Endpoints = ep(oldS, now.Add(-time.Hour)) })
 	olderNode := store.NodeReport{Node: "edge-2", Serial: newS, Applied: true, Verified: true, At: now.Add(-time.Minute)} // no endpoints field
 
@@ -88,7 +88,8 @@ func TestAssessFleet(t *testing.T) {
 				errs: []string{"edge-2:no report for 11m"}, problems: []string{"fleet_node_gone:warning"}, msg: "Node edge-2 of the www fleet has not reported"}},
 		{"a gone node does not hold convergence back",
 			status.FleetInput{Version: version, Reports: []store.NodeReport{cur("edge-0"), silentBehind}, GoneAfter: 10 * time.Minute},
-			0, want{converged: true, health: plan.Warning, live: 1, states: "edge-0=current,edge-2=gone", problems: []string{"fleet_node_gone:warning"}}},
+			0, want{converged: true, health: plan.Warning, live: 1, states: "edge-0=current,edge-2=gone", problems: []string{"fleet_node_gone:warning"},
+				errs: []string{`edge-2:no report for 11m (node_gone_after 10m); its last error: reload "nginx": exit status 1`}}},
 		{"silent but within node_gone_after", status.FleetInput{Version: version, Reports: []store.NodeReport{cur("edge-0"), silent}, GoneAfter: time.Hour},
 			0, want{converged: true, health: plan.OK, live: 2, states: "edge-0=current,edge-2=current"}},
 		{"every node gone", status.FleetInput{Version: version, Reports: []store.NodeReport{silent}, GoneAfter: 10 * time.Minute},
@@ -97,6 +98,9 @@ func TestAssessFleet(t *testing.T) {
 		{"a live node serves an expired certificate", status.FleetInput{Version: version, Reports: []store.NodeReport{cur("edge-0"), expired}},
 			0, want{since: published, health: plan.Critical, live: 2, states: "edge-0=current,edge-2=behind",
 				problems: []string{"fleet_not_converged:critical"}}},
+		{"every node serves the fleet's expired version: the certificate's own status says so",
+			status.FleetInput{Version: version, Reports: []store.NodeReport{cur("edge-0")}}, 61 * day,
+			want{converged: true, health: plan.OK, live: 1, states: "edge-0=current"}},
 		{"report of a node without endpoint details", status.FleetInput{Version: version, Reports: []store.NodeReport{cur("edge-0"), olderNode}},
 			0, want{converged: true, health: plan.OK, live: 2, states: "edge-0=current,edge-2=current"}},
 		{"nothing published yet", status.FleetInput{Reports: []store.NodeReport{oldInstalled}},
