@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/renewer/renewer/internal/config"
@@ -85,6 +87,7 @@ func (a *Agent) putReport(ctx context.Context, name string, r store.NodeReport, 
 	if ok && every > 0 && a.now().Sub(last.at) < every && sameReport(last.r, r) {
 		return nil
 	}
+
 	if err := a.fleet.Report(ctx, name, r); err != nil {
 		return err
 	}
@@ -135,8 +138,22 @@ func (a *Agent) FleetRound(ctx context.Context) status.FleetSnapshot {
 	}
 	s.Node = a.fleet.Node()
 	every := a.goneAfter() / 4
-	for _, c := range a.cfg.Certificates {
-		if err := a.putReport(ctx, c.Name, a.nodeReport(ctx, c, nil), every); err != nil {
+	// Looking at the endpoints takes up to a few seconds each when one
+	// does not answer: several certificates at once.
+	certs := a.cfg.Certificates
+	reports := make([]store.NodeReport, len(certs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(max(a.concurrency, 4), len(certs)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(certs); i = int(next.Add(1) - 1) {
+				reports[i] = a.nodeReport(ctx, certs[i], nil)
+			}
+		})
+	}
+	wg.Wait()
+	for i, c := range certs {
+		if err := a.putReport(ctx, c.Name, reports[i], every); err != nil {
 			s.Err = err
 			break
 		}
