@@ -120,3 +120,13 @@ func TestEtcdRequestErrorsCounted(t *testing.T) {
 	}
 	t.Logf("errors counted: %d during the outage, %d while reconnecting", before, after-before)
 }
+
+// renewer run hands the backend fleet.Opener returns its metrics hook
+// through this interface (internal/cli/run.go): the two must not drift.
+var _ interface{ SetRequestErrorHook(func()) } = (*fleet.Backend)(nil)
+
+// The daemon's fleet round reads the lock holders through this interface
+// (internal/agent/fleetround.go).
+var _ interface {
+	LockHolders(context.Context) (map[string]string, error)
+} = (*fleet.Backend)(nil)
