@@ -35,6 +35,9 @@ type DaemonOptions struct {
 	// fleet block changed opens and checks the new one and swaps it in, or
 	// is refused (daemonfleet.go). nil: a changed fleet block is refused.
 	OpenFleet func(*config.Fleet) (FleetConn, error)
+	// FleetEvery is how often, in fleet mode, the daemon looks at the
+	// fleet between passes (FleetRound); 0 means DefaultFleetEvery.
+	FleetEvery time.Duration
 }
 
 // reporterCloseTimeout bounds the wait for the notifications of a reporter
@@ -150,6 +153,11 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 		fl.serve(ctx, a)
 		log.Info("fleet mode", "node", fl.conn.Node())
 	}
+	// Fleet mode: every FleetEvery, this node's reports, the fleet's
+	// convergence and its metrics (fleetround.go), without a pass. The
+	// ticker runs for a single node too, so a reload may turn fleet mode on.
+	fleetTicker := time.NewTicker(a.FleetEvery(o.FleetEvery))
+	defer fleetTicker.Stop()
 
 	// work outlives ctx by the grace period, so installs under way finish.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -238,6 +246,11 @@ func RunDaemon(ctx context.Context, cfg *config.Config, o DaemonOptions) error {
 		case <-timer.C:
 		case <-fl.changes: // nil (never ready) for a single node
 			log.Debug("fleet: a new version was published; checking")
+		case <-fleetTicker.C: // fleetround.go: reports, convergence, metrics; no pass
+			if a.fleet != nil {
+				a.FleetRound(work)
+			}
+			continue
 		}
 
 		results, err := a.RunOnce(work, PassOptions{Stop: stop})

@@ -159,26 +159,14 @@ func (a *Agent) publish(ctx context.Context, c config.Certificate, claim store.C
 }
 
 // reportFleet records what this node now serves of c after a pass worked on
-// it. Errors are logged: reports are for status, not for the renewal.
+// it (fleetround.go builds the report). Errors are logged: reports are for
+// status, not for the renewal.
 func (a *Agent) reportFleet(ctx context.Context, c config.Certificate, res status.Result) {
 	switch res.Action {
 	case status.Skipped, status.Stopped, status.Waiting, status.Elsewhere:
 		return
 	}
-	in := a.Inspect(c)
-	r := store.NodeReport{At: a.now().UTC()}
-	if in.Facts != nil {
-		r.Serial = in.Facts.Serial
-		r.Applied = in.Applied
-		r.Verified = r.Applied && len(c.Verify) > 0
-	}
-	if in.Live != nil {
-		r.Version = in.Live.ID
-	}
-	if !res.OK() {
-		r.Error = errors.Join(append([]error{res.Err}, res.HookErrs...)...).Error()
-	}
-	if err := a.fleet.Report(ctx, c.Name, r); err != nil {
+	if err := a.putReport(ctx, c.Name, a.nodeReport(ctx, c, &res), 0); err != nil {
 		a.log.Warn("could not report to the fleet", "cert", c.Name, "err", err)
 	}
 }

@@ -188,11 +188,18 @@ type CertStatus struct {
 	PersistWarning string    `json:"persist_warning,omitempty"`
 	// Targets are install copies that do not hold the live certificate.
 	Targets []TargetStatus `json:"targets,omitempty"`
-	// Fleet mode (fleetstatus.go): the serial the fleet published, and
-	// what each node serves; FleetError when etcd could not be read.
-	FleetSerial string      `json:"fleet_serial,omitempty"`
-	Fleet       []FleetNode `json:"fleet,omitempty"`
-	FleetError  string      `json:"fleet_error,omitempty"`
+	// Fleet mode (fleetstatus.go): the serial the fleet published (its
+	// version), when and by which node, whether every live node serves it
+	// (converged) and since when not, and what each node serves;
+	// FleetError when etcd could not be read.
+	FleetSerial           string      `json:"fleet_serial,omitempty"`
+	FleetPublished        time.Time   `json:"fleet_published,omitzero"`
+	FleetPublishedBy      string      `json:"fleet_published_by,omitempty"`
+	FleetConverged        *bool       `json:"fleet_converged,omitempty"`
+	FleetUnconvergedSince time.Time   `json:"fleet_unconverged_since,omitzero"`
+	Fleet                 []FleetNode `json:"fleet,omitempty"`
+	FleetProblems         []string    `json:"fleet_problems,omitempty"` // kind: message (fleet_not_converged, fleet_node_gone)
+	FleetError            string      `json:"fleet_error,omitempty"`
 }
 
 // TargetStatus is an install copy that does not hold the live certificate.
@@ -270,8 +277,8 @@ func cmdStatus(ctx context.Context, e *env, g *globals, args []string) int {
 		in := a.Inspect(c)
 		cs := statusOf(in, now)
 		health := in.Health
-		if sh := a.Fleet(); sh != nil {
-			health = max(health, fleetStatus(ctx, sh, &cs, &fleetDown))
+		if a.Fleet() != nil {
+			health = max(health, fleetStatus(ctx, a, &cs, &fleetDown))
 			cs.Health = health.String()
 		}
 		rep.Certificates = append(rep.Certificates, cs)

@@ -89,7 +89,11 @@ func cmdRun(ctx context.Context, e *env, g *globals, args []string) int {
 		// The daemon opens the fleet connection, and on a reload that
 		// changed the fleet block opens, checks and swaps in another one.
 		OpenFleet: func(f *config.Fleet) (agent.FleetConn, error) {
-			return openFleetBlock(e.deps.Fleet, f, log)
+			b, err := openFleetBlock(e.deps.Fleet, f, log)
+			if h, ok := b.(interface{ SetRequestErrorHook(func()) }); ok && err == nil {
+				h.SetRequestErrorHook(m.EtcdRequestError) // renewer_fleet_etcd_request_errors_total
+			}
+			return b, err
 		},
 		NewReporter: func(c *config.Config, st *store.Store) (agent.PassReporter, error) {
 			return report.New(c, report.Options{Log: log, Version: version(), Metrics: m, WatchEvery: report.DefaultWatchEvery,
@@ -118,6 +122,9 @@ func cmdRun(ctx context.Context, e *env, g *globals, args []string) int {
 	}
 	return ExitOK
 }
+
+// The daemon's fleet rounds reach the reporter (fleet metrics, notifications).
+var _ agent.FleetObserver = (*report.Reporter)(nil)
 
 func watchdog(ctx context.Context, every time.Duration, notify func(string)) {
 	t := time.NewTicker(every)

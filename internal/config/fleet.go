@@ -15,6 +15,9 @@ const (
 	DefaultFleetPrefix = "/renewer"
 	DefaultLockTTL     = 10 * time.Second
 	DefaultDialTimeout = 5 * time.Second
+	// DefaultNodeGoneAfter is node_gone_after: a node whose reports are
+	// older than this is named gone and no longer counts for convergence.
+	DefaultNodeGoneAfter = 10 * time.Minute
 )
 
 // Fleet is fleet mode: many nodes serving the same certificates share one
@@ -23,8 +26,11 @@ type Fleet struct {
 	Node    string        // this node's name in the fleet (default: the host name)
 	KeyFile string        // the fleet key: private keys in etcd are sealed with it (path resolved)
 	LockTTL time.Duration // lease of a renewal lock: how long a dead node blocks the others
-	Etcd    Etcd
-	Range   hcl.Range // the fleet block, for errors at run time
+	// NodeGoneAfter: a node that has not reported for this long is gone
+	// (named in status and metrics; the fleet converges without it).
+	NodeGoneAfter time.Duration
+	Etcd          Etcd
+	Range         hcl.Range // the fleet block, for errors at run time
 }
 
 // Etcd is how a node reaches the etcd cluster.
@@ -42,8 +48,8 @@ type Etcd struct {
 var nodeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func (d *decoder) fleet(b *hcl.Block) *Fleet {
-	c := d.content(b.Body, []string{"node", "key_file", "lock_ttl"}, hcl.BlockHeaderSchema{Type: "etcd"})
-	f := &Fleet{LockTTL: DefaultLockTTL, Range: b.DefRange,
+	c := d.content(b.Body, []string{"node", "key_file", "lock_ttl", "node_gone_after"}, hcl.BlockHeaderSchema{Type: "etcd"})
+	f := &Fleet{LockTTL: DefaultLockTTL, NodeGoneAfter: DefaultNodeGoneAfter, Range: b.DefRange,
 		Etcd: Etcd{Prefix: DefaultFleetPrefix, DialTimeout: DefaultDialTimeout}}
 	if a := c.Attributes["node"]; d.eval(a, &f.Node) {
 		if !nodeRE.MatchString(f.Node) {
@@ -65,6 +71,10 @@ func (d *decoder) fleet(b *hcl.Block) *Fleet {
 	d.duration(c.Attributes["lock_ttl"], &f.LockTTL, false)
 	if a := c.Attributes["lock_ttl"]; a != nil && f.LockTTL < 2*time.Second {
 		d.attrError(a, "Invalid lock_ttl", "lock_ttl must be at least 2s (etcd leases are granted in whole seconds).")
+	}
+	d.duration(c.Attributes["node_gone_after"], &f.NodeGoneAfter, false)
+	if a := c.Attributes["node_gone_after"]; a != nil && f.NodeGoneAfter < time.Second {
+		d.attrError(a, "Invalid node_gone_after", "node_gone_after must be at least 1s (nodes report every quarter of it).")
 	}
 	eb := d.single(c.Blocks.OfType("etcd"))
 	if eb == nil {

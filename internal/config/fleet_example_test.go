@@ -36,7 +36,7 @@ func TestReferenceFleetBlockParses(t *testing.T) {
 	}
 	f := cfg.Fleet
 	if f == nil || f.Node != "edge-1" || len(f.Etcd.Endpoints) != 3 || f.KeyFile != "/etc/renewer/fleet.key" ||
-		f.Etcd.Username != "renewer" || f.Etcd.CertFile == "" || f.LockTTL != DefaultLockTTL {
+		f.Etcd.Username != "renewer" || f.Etcd.CertFile == "" || f.LockTTL != DefaultLockTTL || f.NodeGoneAfter != DefaultNodeGoneAfter {
 		t.Errorf("fleet block: %+v", f)
 	}
 }

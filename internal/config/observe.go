@@ -68,6 +68,8 @@ var NotifyKinds = []string{
 	"expiring",             // a certificate (managed or watched) expires within warn_before, still not renewed
 	"renewal_requested",    // the CA asks for a certificate to be replaced now (ARI: a revocation, a mass reissue)
 	"dns_persist_expiring", // a dns-persist record's persist_until passes within 30 days (or has passed)
+	"fleet_not_converged",  // fleet mode: a node does not serve the fleet's version (it reports an error, or 15 minutes passed)
+	"fleet_node_gone",      // fleet mode: a node has not reported for node_gone_after
 	"recovered",            // a problem that was notified is over
 	"renewed",              // a certificate was renewed (off by default)
 }

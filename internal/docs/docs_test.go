@@ -477,6 +477,8 @@ func servedMetrics(t *testing.T) []string {
 	m.SetCertificates([]metrics.Certificate{{Name: "www", NotBefore: now, NotAfter: now.Add(time.Hour),
 		RenewalTime: now, Ready: true, Hooks: []string{"nginx"}}}, true)
 	m.SetWatches([]metrics.Watch{{Name: "cdn", Endpoint: "cdn.example.net:443", NotAfter: now, Ready: true}})
+	m.SetFleet([]metrics.FleetCertificate{{Name: "www", Published: now, Holder: "edge-1", Nodes: []metrics.FleetNode{
+		{Node: "edge-1", ServedNotAfter: now, Current: true, Reported: now}}}})
 	m.Renewal("www", true)
 	m.HookRun("www", "nginx", true)
 	m.Checked(now)

@@ -10,6 +10,7 @@
 //	P/accounts/<acct>             the ACME account: sealed JSON of key.pem and account.json
 //	P/nodes/<name>/<node>         what each node serves of <name> (store.NodeReport JSON)
 //	P/challenges/<token>          pending HTTP-01 key authorization, on a lease
+//	P/holders/<name>              the node holding <name>'s renewal lock, on its lease (observe.go)
 //
 // Private keys are sealed with the fleet key (nacl/secretbox) before they
 // leave the node; a node without the key can neither read nor write them.
@@ -81,6 +82,8 @@ type Backend struct {
 	tokensOnce sync.Once
 	tokensMu   sync.Mutex
 	tokens     map[string]string // watch-fed cache of P/challenges/
+
+	errs *requestErrors // failed etcd requests (observe.go)
 }
 
 var _ store.Shared = (*Backend)(nil)
@@ -112,8 +115,9 @@ func Open(o Options) (*Backend, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	errs := &requestErrors{}
 	cli, err := clientv3.New(clientv3.Config{
-		Endpoints: o.Endpoints, DialTimeout: o.DialTimeout, TLS: o.TLS,
+		Endpoints: o.Endpoints, DialTimeout: o.DialTimeout, TLS: o.TLS, DialOptions: errs.dialOptions(),
 		Username: o.Username, Password: o.Password,
 		DialKeepAliveTime: 5 * time.Second, DialKeepAliveTimeout: 5 * time.Second,
 		Logger: zap.NewNop(),
@@ -125,7 +129,7 @@ func Open(o Options) (*Backend, error) {
 	return &Backend{
 		cli: cli, prefix: strings.TrimSuffix(o.Prefix, "/"), node: o.Node, key: o.Key,
 		ttl: max(1, int((o.LockTTL+time.Second-1)/time.Second)), log: o.Log.With("node", o.Node), now: o.Now,
-		ctx: ctx, cancel: cancel, tokens: map[string]string{}, opTime: o.DialTimeout,
+		ctx: ctx, cancel: cancel, tokens: map[string]string{}, opTime: o.DialTimeout, errs: errs,
 	}, nil
 }
 
@@ -245,6 +249,7 @@ func (b *Backend) Claim(ctx context.Context, name string) (store.Claim, bool, er
 		_ = s.Close()
 		return nil, false, fmt.Errorf("fleet: claim %s: %w", name, err)
 	}
+	b.markHolder(octx, s, name)
 	b.log.Debug("renewal lock taken", "cert", name, "lock", m.Key())
 	return &claim{b: b, s: s, m: m, name: name}, true, nil
 }

@@ -39,10 +39,13 @@ type Metrics struct {
 	watchNotAfter, watchReady                     *prometheus.GaugeVec
 	checked                                       prometheus.Gauge
 
-	mu      sync.Mutex
-	certs   map[string]Certificate // the last set, by name
-	watches map[string]Watch       // by name
-	now     func() time.Time       // for renewer_certificate_ari_overdue_seconds, at each scrape
+	fleet fleetMetrics // fleet.go
+
+	mu         sync.Mutex
+	certs      map[string]Certificate      // the last set, by name
+	watches    map[string]Watch            // by name
+	fleetCerts map[string]FleetCertificate // the last fleet round's, by name
+	now        func() time.Time
 }
 
 // New registers every collector, the Go runtime's and the process's
@@ -75,6 +78,7 @@ func New(version string) *Metrics {
 			Help: "When renewer last checked its certificates and watches, in seconds since the epoch."}),
 		certs:   map[string]Certificate{},
 		watches: map[string]Watch{},
+		fleet:   newFleetMetrics(),
 		now:     time.Now,
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "renewer_build_info",
@@ -84,11 +88,12 @@ func New(version string) *Metrics {
 	m.reg.MustRegister(m.notAfter, m.notBefore, m.renewal, m.ready, m.failures, m.renewals, m.hookRuns,
 		m.watchNotAfter, m.watchReady, m.checked, build, overdue{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(append(m.fleet.collectors(), unconvergedCollector{m})...)
 	return m
 }
 
-// SetClock replaces the clock renewer_certificate_ari_overdue_seconds is
-// computed with at each scrape (tests).
+// SetClock replaces the clock of the values computed at each scrape
+// (renewer_certificate_ari_overdue_seconds, renewer_fleet_unconverged_seconds); for tests.
 func (m *Metrics) SetClock(now func() time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

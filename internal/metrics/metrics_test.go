@@ -230,6 +230,8 @@ func TestRulesUseExportedMetrics(t *testing.T) {
 	m := metrics.New("devel")
 	m.SetCertificates([]metrics.Certificate{{Name: "x", NotAfter: time.Now(), NotBefore: time.Now(), RenewalTime: time.Now(), Hooks: []string{"h"}}}, true)
 	m.SetWatches([]metrics.Watch{{Name: "w", Endpoint: "e:443", NotAfter: time.Now()}})
+	m.SetFleet([]metrics.FleetCertificate{{Name: "x", Published: time.Now(), Holder: "n1", Nodes: []metrics.FleetNode{
+		{Node: "n1", ServedNotAfter: time.Now(), Current: true, Reported: time.Now()}, {Node: "n2", Gone: true}}}})
 	fams := scrape(t, serve(t, m))
 	used := regexp.MustCompile(`renewer_[a-z_]+`).FindAllString(string(rules), -1)
 	if len(used) < 5 {

@@ -256,6 +256,9 @@ func subjectLine(e Event) string {
 	if e.Subject == Watch {
 		return fmt.Sprintf("Watched endpoint %s (%s)", e.Name, e.Endpoint)
 	}
+	if e.Subject == Fleet {
+		return "The fleet's certificate " + e.Name
+	}
 	return "Certificate " + e.Name
 }
 

@@ -25,8 +25,11 @@ const (
 	Expiring         Kind = "expiring"             // within warn_before of expiry and still not renewed
 	RenewalRequested Kind = "renewal_requested"    // the CA asks for the certificate to be replaced now (ARI)
 	PersistExpiring  Kind = "dns_persist_expiring" // the dns-persist record's persistUntil passes within 30 days, or has passed
-	Recovered        Kind = "recovered"            // a problem that was notified is over
-	Renewed          Kind = "renewed"              // a new certificate is live
+	// Fleet mode:
+	FleetNotConverged Kind = "fleet_not_converged" // a node does not serve the fleet's version (an error, or past the grace)
+	FleetNodeGone     Kind = "fleet_node_gone"     // a node has not reported for node_gone_after
+	Recovered         Kind = "recovered"           // a problem that was notified is over
+	Renewed           Kind = "renewed"             // a new certificate is live
 )
 
 // Severities, in increasing order.
@@ -50,6 +53,7 @@ func severityRank(s string) int {
 const (
 	Certificate = "certificate" // a certificate renewer manages
 	Watch       = "watch"       // an endpoint renewer watches
+	Fleet       = "fleet"       // a certificate across the nodes of a fleet
 )
 
 // Event is one notification. Its JSON form is what the generic webhook

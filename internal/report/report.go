@@ -56,6 +56,7 @@ type Reporter struct {
 	mu          sync.Mutex
 	lastWatches []watch.Result // of the last connection to the watches
 	watchedAt   time.Time
+	fleetLogged map[string]string // fleet mode: the problems last logged, by certificate (fleet.go)
 }
 
 // NotifyDir is where notification deduplication state is kept.

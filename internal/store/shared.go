@@ -73,4 +73,17 @@ type NodeReport struct {
 	Error    string    `json:"error,omitempty"`   // why not applied, or the last renewal failure
 	At       time.Time `json:"at"`                // when this report was written
 	Version  string    `json:"version,omitempty"` // local version directory
+	// NotAfter of the installed serial (zero in reports of older nodes).
+	NotAfter time.Time `json:"not_after,omitzero"`
+	// Endpoints: what each of the node's verify endpoints served when the
+	// report was written (its own check; none without a verify block).
+	Endpoints []EndpointReport `json:"endpoints,omitempty"`
+}
+
+// EndpointReport is what one verify endpoint of a node served.
+type EndpointReport struct {
+	Endpoint string    `json:"endpoint"`
+	Serial   string    `json:"serial,omitempty"`   // the leaf it served ("" when it could not be reached)
+	NotAfter time.Time `json:"not_after,omitzero"` // of that leaf
+	Error    string    `json:"error,omitempty"`    // why it could not be checked
 }
