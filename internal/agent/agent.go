@@ -52,8 +52,8 @@ type Agent struct {
 	elsewhere   map[string]time.Time // fleet mode: another node renews it; do not wake for it before (fleet.go)
 
 	ariRecheck time.Duration // Options.ARIRecheck
-	reportMu sync.Mutex
-	reported map[string]sentReport // fleet mode: the last report written, by certificate (fleetround.go)
+	reportMu   sync.Mutex
+	reported   map[string]sentReport // fleet mode: the last report written, by certificate (fleetround.go)
 }
 
 // Options wire an Agent. Zero values get defaults.
