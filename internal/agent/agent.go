@@ -177,15 +177,7 @@ func (a *Agent) obtain(ctx context.Context, c config.Certificate, dryRun bool, i
 		return nil, err
 	}
 	var clients []*acme.Client
-	seen := map[string]bool{}
-	for _, ca := range a.cfg.ACME.CAs() {
-		if dryRun {
-			ca.Directory = ca.StagingDirectory
-		}
-		if seen[ca.Directory] {
-			continue
-		}
-		seen[ca.Directory] = true
+	for _, ca := range a.orderCAs(dryRun) {
 		client, err := a.client(ctx, ca)
 		if err != nil {
 			return nil, err
@@ -208,6 +200,24 @@ func (a *Agent) obtain(ctx context.Context, c config.Certificate, dryRun bool, i
 		req.Replaces, req.ReplacesAt = replaces(in), issuer
 	}
 	return acme.ObtainFrom(ctx, a.log.With("cert", c.Name), clients, req)
+}
+
+// orderCAs are the CAs an order tries, in order (the default, then each
+// fallback), each directory once; staging: their staging twins, which
+// `renew --dry-run` orders from.
+func (a *Agent) orderCAs(staging bool) []config.CA {
+	var out []config.CA
+	seen := map[string]bool{}
+	for _, ca := range a.cfg.ACME.CAs() {
+		if staging {
+			ca.Directory = ca.StagingDirectory
+		}
+		if !seen[ca.Directory] {
+			seen[ca.Directory] = true
+			out = append(out, ca)
+		}
+	}
+	return out
 }
 
 // Request is the ACME request of certificate c (without a key to reuse);

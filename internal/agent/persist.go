@@ -44,15 +44,7 @@ func (a *Agent) PersistRecords(ctx context.Context, c config.Certificate, stagin
 	}
 	req := persistRequest(c.Challenge.Persist)
 	var out []PersistRecords
-	seen := map[string]bool{}
-	for _, ca := range a.cfg.ACME.CAs() {
-		if staging {
-			ca.Directory = ca.StagingDirectory
-		}
-		if seen[ca.Directory] {
-			continue
-		}
-		seen[ca.Directory] = true
+	for _, ca := range a.orderCAs(staging) {
 		r := PersistRecords{Directory: ca.Directory}
 		client, err := a.client(ctx, ca)
 		if err == nil {
