@@ -92,6 +92,7 @@ type Client struct {
 
 	mu     sync.Mutex
 	acc    *account
+	stamp  accountStamp              // of the account files acc was loaded from
 	ari    *lego.Client              // for renewal information, made once
 	orders map[orderKey]*lego.Client // see orderClient
 }
@@ -404,13 +405,26 @@ func (c *Client) orderClient(acc *account, req Request, keyType certcrypto.KeyTy
 // loadAccountLocked reads (or creates) the account key; c.mu is held.
 func (c *Client) loadAccountLocked() error {
 	if c.acc != nil {
-		return nil
+		if c.stamp.same(stampAccount(c.opts.AccountDir)) {
+			return nil
+		}
+		// Another process changed the account (a key rollover, the fleet's
+		// account imported): load it again; lego clients sign with the old.
+		c.opts.Log.Info("the account files changed on disk; loading them again", "dir", c.opts.AccountDir)
+		c.acc, c.orders = nil, nil
 	}
 	acc, err := loadAccount(c.opts.AccountDir, c.opts.Directory, c.opts.Email, c.opts.Now(), c.opts.WriteFile)
 	if err != nil {
 		return fmt.Errorf("acme account in %s: %w", c.opts.AccountDir, err)
 	}
 	c.acc = acc
+	c.stamp = stampAccount(c.opts.AccountDir)
+	if c.stamp[1] != nil { // a key rollover left unsettled (rollover.go)
+		if err := c.resolvePendingLocked(); err != nil {
+			c.opts.Log.Warn("an unfinished account key rollover could not be settled; using the old key", "err", err)
+		}
+		c.stamp = stampAccount(c.opts.AccountDir)
+	}
 	return nil
 }
 
