@@ -348,6 +348,7 @@ func (c *Client) register(again bool) (*account, error) {
 	if err := c.acc.save(c.opts.AccountDir, c.opts.WriteFile); err != nil {
 		return nil, err
 	}
+	c.stamp = stampAccount(c.opts.AccountDir) // our own write: nothing to load again
 	c.opts.Log.Info("registered ACME account", "directory", c.opts.Directory, "account", reg.URI)
 	return c.acc, nil
 }

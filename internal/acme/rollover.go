@@ -172,7 +172,7 @@ func (c *Client) rollover(ctx context.Context, o RolloverOptions) (*RolloverResu
 	if err := c.commitKeyLocked(nk, newPEM); err != nil {
 		return nil, fmt.Errorf("acme: the CA accepted the new account key, but %w; it is kept in %s and taken at the next start", err, nextFile)
 	}
-	c.opts.Log.Info("account key rolled over", "directory", c.opts.Directory, "account", res.Account, "old_key", res.Old, "new_key", res.New)
+	c.opts.Log.Debug("account key rolled over", "directory", c.opts.Directory, "account", res.Account, "old_key", res.Old, "new_key", res.New)
 	return res, nil
 }
 
