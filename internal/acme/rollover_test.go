@@ -464,8 +464,9 @@ func TestRolloverUnknownOutcomeSettledLater(t *testing.T) {
 	if exp, err := ExportAccount(accDir); err != nil || !bytes.Contains(exp, []byte("next_key_pem")) {
 		t.Errorf("export while a key is pending: %s, %v", exp, err)
 	}
-	proxy.set(nil)                                                 // the CA is back
-	assertCARefusesKey(t, ca, proxy.Directory, oldKey, accountURL) // it did change the key
+	// The CA is back: it did change the key.
+	proxy.set(nil)
+	assertCARefusesKey(t, ca, proxy.Directory, oldKey, accountURL)
 	// A new process orders.
 	later := rolloverClient(t, ca, proxy.Directory, accDir, solver)
 	obtainOne(t, ca, later, "later.example.test")
