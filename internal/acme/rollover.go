@@ -144,7 +144,11 @@ func (c *Client) rollover(ctx context.Context, o RolloverOptions) (*RolloverResu
 	// now: an answer can be lost after the CA acted, and a CA can answer
 	// 200 without acting (Pebble v2.10.1 does when the new key belongs to
 	// another account). Only the CA's own lookup commits the new key.
-	cerr := c.keyChange(acc, old, nk)
+	sent, cerr := c.keyChange(acc, old, nk)
+	if !sent { // the request never left: the CA cannot have acted on it
+		drop()
+		return nil, fmt.Errorf("acme: key change at %s not sent; the old key stays in use: %w", c.opts.Directory, cerr)
+	}
 	uri, lerr := c.lookupAccount(nk)
 	switch {
 	case lerr == nil && uri == res.Account:
@@ -280,48 +284,49 @@ func jwsAlgorithm(k crypto.Signer) (jose.SignatureAlgorithm, error) {
 	return "", fmt.Errorf("acme: no JWS algorithm for a %T account key", k)
 }
 
-// keyChange sends the key change request for acc from old to nk.
-func (c *Client) keyChange(acc *account, old, nk crypto.Signer) error {
+// keyChange sends the key change request for acc from old to nk; sent is
+// false when it failed before the request could reach the CA.
+func (c *Client) keyChange(acc *account, old, nk crypto.Signer) (sent bool, err error) {
 	dir, err := c.directory()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if dir.KeyChangeURL == "" {
-		return fmt.Errorf("acme: %s offers no keyChange", c.opts.Directory)
+		return false, fmt.Errorf("acme: %s offers no keyChange", c.opts.Directory)
 	}
 	innerAlg, err := jwsAlgorithm(nk)
 	if err != nil {
-		return err
+		return false, err
 	}
 	inner, err := jose.NewSigner(jose.SigningKey{Algorithm: innerAlg, Key: nk}, &jose.SignerOptions{
 		EmbedJWK:     true,
 		ExtraHeaders: map[jose.HeaderKey]any{"url": dir.KeyChangeURL},
 	})
 	if err != nil {
-		return fmt.Errorf("acme: key change signer: %w", err)
+		return false, fmt.Errorf("acme: key change signer: %w", err)
 	}
 	payload, err := json.Marshal(struct {
 		Account string          `json:"account"`
 		OldKey  jose.JSONWebKey `json:"oldKey"`
 	}{acc.Registration.URI, jose.JSONWebKey{Key: old.Public()}})
 	if err != nil {
-		return err
+		return false, err
 	}
 	signed, err := inner.Sign(payload)
 	if err != nil {
-		return fmt.Errorf("acme: sign key change: %w", err)
+		return false, fmt.Errorf("acme: sign key change: %w", err)
 	}
-	resp, body, err := c.signedPost(dir, old, acc.Registration.URI, dir.KeyChangeURL, []byte(signed.FullSerialize()))
+	resp, body, err := c.signedPost(dir, old, acc.Registration.URI, dir.KeyChangeURL, []byte(signed.FullSerialize()), &sent)
 	if err != nil {
-		return err
+		return sent, err
 	}
 	if resp.StatusCode == http.StatusOK {
-		return nil
+		return true, nil
 	}
 	if resp.StatusCode == http.StatusConflict {
-		return fmt.Errorf("acme: %s: the new key already belongs to account %s (409 Conflict)", dir.KeyChangeURL, resp.Header.Get("Location"))
+		return true, fmt.Errorf("acme: %s: the new key already belongs to account %s (409 Conflict)", dir.KeyChangeURL, resp.Header.Get("Location"))
 	}
-	return problemError(resp, body, dir.KeyChangeURL)
+	return true, problemError(resp, body, dir.KeyChangeURL)
 }
 
 // errNoAccount is the CA's accountDoesNotExist answer to a lookup.
@@ -334,7 +339,7 @@ func (c *Client) lookupAccount(k crypto.Signer) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	resp, body, err := c.signedPost(dir, k, "", dir.NewAccountURL, []byte(`{"onlyReturnExisting":true}`))
+	resp, body, err := c.signedPost(dir, k, "", dir.NewAccountURL, []byte(`{"onlyReturnExisting":true}`), nil)
 	if err != nil {
 		return "", err
 	}
@@ -381,8 +386,9 @@ const maxBadNonce = 8
 
 // signedPost POSTs payload signed by k, with kid when set (else the jwk),
 // retrying badNonce answers with the nonce they carry. A badNonce
-// rejection is safe to retry: the CA did not act on the request.
-func (c *Client) signedPost(dir legoacme.Directory, k crypto.Signer, kid, url string, payload []byte) (*http.Response, []byte, error) {
+// rejection is safe to retry: the CA did not act on the request. sent, when
+// not nil, is set once the request may have reached the CA.
+func (c *Client) signedPost(dir legoacme.Directory, k crypto.Signer, kid, url string, payload []byte, sent *bool) (*http.Response, []byte, error) {
 	alg, err := jwsAlgorithm(k)
 	if err != nil {
 		return nil, nil, err
@@ -417,6 +423,9 @@ func (c *Client) signedPost(dir legoacme.Directory, k crypto.Signer, kid, url st
 		}
 		req.Header.Set("Content-Type", "application/jose+json")
 		req.Header.Set("User-Agent", c.opts.UserAgent)
+		if sent != nil {
+			*sent = true
+		}
 		resp, err := hc.Do(req)
 		if err != nil {
 			return nil, nil, fmt.Errorf("acme: POST %s: %w", url, err)

@@ -186,8 +186,15 @@ func (a *Agent) pickCA(name string) (config.CA, error) {
 		}
 		names = append(names, ca.Directory)
 	}
-	return config.CA{}, fmt.Errorf("no configured CA %q: the config names %s", name, strings.Join(names, ", "))
+	return config.CA{}, &UsageError{fmt.Errorf("no configured CA %q: the config names %s", name, strings.Join(names, ", "))}
 }
+
+// UsageError is a request that names nothing the config has: nothing was
+// attempted.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
 
 // keyRecords lists the DNS records that embed the account key and so
 // must be published for the new key k before the CA switches to it.

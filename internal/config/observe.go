@@ -68,6 +68,7 @@ var NotifyKinds = []string{
 	"expiring",          // a certificate (managed or watched) expires within warn_before, still not renewed
 	"renewal_requested", // the CA asks for a certificate to be replaced now (ARI: a revocation, a mass reissue)
 	"recovered",         // a problem that was notified is over
+	"account_rollover",  // an ACME account key was rolled over (renewer account rollover), or the attempt failed
 	"renewed",           // a certificate was renewed (off by default)
 }
 

@@ -25,6 +25,7 @@ const (
 	Expiring         Kind = "expiring"          // within warn_before of expiry and still not renewed
 	RenewalRequested Kind = "renewal_requested" // the CA asks for the certificate to be replaced now (ARI)
 	Recovered        Kind = "recovered"         // a problem that was notified is over
+	AccountRollover  Kind = "account_rollover"  // an ACME account key was rolled over, or the attempt failed
 	Renewed          Kind = "renewed"           // a new certificate is live
 )
 
@@ -49,6 +50,7 @@ func severityRank(s string) int {
 const (
 	Certificate = "certificate" // a certificate renewer manages
 	Watch       = "watch"       // an endpoint renewer watches
+	Account     = "account"     // an ACME account (Name: its CA)
 )
 
 // Event is one notification. Its JSON form is what the generic webhook
@@ -78,8 +80,11 @@ func (e Event) Title() string {
 		what = "recovered from " + strings.ReplaceAll(string(e.Problem), "_", " ")
 	}
 	s := fmt.Sprintf("%s: %s", e.Name, what)
-	if e.Subject == Watch {
+	switch e.Subject {
+	case Watch:
 		s = fmt.Sprintf("watch %s (%s): %s", e.Name, e.Endpoint, what)
+	case Account:
+		s = fmt.Sprintf("ACME account at %s: %s", e.Name, what)
 	}
 	if e.Severity == Critical {
 		s = "CRITICAL " + s
