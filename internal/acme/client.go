@@ -421,10 +421,11 @@ func (c *Client) loadAccountLocked() error {
 	c.acc = acc
 	c.stamp = stampAccount(c.opts.AccountDir)
 	if c.stamp[1] != nil { // a key rollover left unsettled (rollover.go)
+		c.stamp = stampAccount(c.opts.AccountDir)
 		if err := c.resolvePendingLocked(); err != nil {
 			c.opts.Log.Warn("an unfinished account key rollover could not be settled; using the old key", "err", err)
+			c.stamp = accountStamp{} // load and ask again at the next use
 		}
-		c.stamp = stampAccount(c.opts.AccountDir)
 	}
 	return nil
 }

@@ -464,20 +464,25 @@ func TestRolloverUnknownOutcomeSettledLater(t *testing.T) {
 	if exp, err := ExportAccount(accDir); err != nil || !bytes.Contains(exp, []byte("next_key_pem")) {
 		t.Errorf("export while a key is pending: %s, %v", exp, err)
 	}
+	// An order while the CA is still away fails, and cannot settle it.
+	if _, err := c.Obtain(context.Background(), Request{Domains: []string{"away.example.test"}, Listen: "127.0.0.1:" + strconv.Itoa(ca.HTTPPort)}); err == nil {
+		t.Fatal("an order succeeded with the CA unreachable")
+	}
 	// The CA is back: it did change the key.
 	proxy.set(nil)
 	assertCARefusesKey(t, ca, proxy.Directory, oldKey, accountURL)
-	// A new process orders.
-	later := rolloverClient(t, ca, proxy.Directory, accDir, solver)
-	obtainOne(t, ca, later, "later.example.test")
+	// The same client (a daemon) settles it at its next order, and orders
+	// with the new key.
+	obtainOne(t, ca, c, "first-again.example.test")
 	if _, now := readKey(t, accDir); !bytes.Equal(now, pending) {
 		t.Fatal("the pending key the CA accepted was not taken")
 	}
 	if _, err := os.Stat(filepath.Join(accDir, accountNextKeyFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("pending key left after it was settled: %v", err)
 	}
-	// And the first client, which still held the old key, picks it up.
-	obtainOne(t, ca, c, "first-again.example.test")
+	// A new process orders with it too.
+	later := rolloverClient(t, ca, proxy.Directory, accDir, solver)
+	obtainOne(t, ca, later, "later.example.test")
 }
 
 // A pending key the CA never saw (a crash before the request) is dropped
