@@ -425,6 +425,8 @@ func (c *Client) loadAccountLocked() error {
 		if err := c.resolvePendingLocked(); err != nil {
 			c.opts.Log.Warn("an unfinished account key rollover could not be settled; using the old key", "err", err)
 			c.stamp = accountStamp{} // load and ask again at the next use
+		} else {
+			c.stamp = stampAccount(c.opts.AccountDir)
 		}
 	}
 	return nil
