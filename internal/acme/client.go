@@ -396,6 +396,9 @@ func (c *Client) orderClient(acc *account, req Request, keyType certcrypto.KeyTy
 	default:
 		return nil, errors.New("acme: request has no challenge (listen, webroot, tls listen or dns)")
 	}
+	if acc != c.acc { // the account was loaded again meanwhile (a key rollover): do not keep the old key's client
+		return lc, nil
+	}
 	if c.orders == nil {
 		c.orders = map[orderKey]*lego.Client{}
 	}
