@@ -27,8 +27,9 @@ import (
 // RolloverOptions choose the account to roll over.
 type RolloverOptions struct {
 	// CA names the CA: its directory URL, a shorthand the acme block
-	// accepts (letsencrypt, ...), or its host (as status prints it); empty:
-	// the primary CA.
+	// accepts (letsencrypt, ...), or its host (as status prints it); the
+	// staging twin's URL or shorthand (the account of renew --dry-run);
+	// empty: the primary CA.
 	CA string
 	// Force rolls over although records that depend on the key (see
 	// KeyRecord) are not visible yet.
@@ -182,6 +183,10 @@ func (a *Agent) pickCA(name string) (config.CA, error) {
 	for _, ca := range cas {
 		u, err := url.Parse(ca.Directory)
 		if ca.Directory == want || err == nil && (u.Host == name || u.Host+strings.TrimSuffix(u.Path, "/directory") == name) {
+			return ca, nil
+		}
+		if ca.StagingDirectory != ca.Directory && ca.StagingDirectory == want { // the account renew --dry-run uses
+			ca.Directory = ca.StagingDirectory
 			return ca, nil
 		}
 		names = append(names, ca.Directory)
