@@ -84,6 +84,13 @@ func ImportAccount(dir string, data []byte, write WriteFileFunc) error {
 	return nil
 }
 
+// AccountPending reports whether data (as ExportAccount makes it) holds a
+// key rollover's new key that is not settled yet.
+func AccountPending(data []byte) bool {
+	var f accountFiles
+	return json.Unmarshal(data, &f) == nil && f.NextKeyPEM != ""
+}
+
 // HasAccount reports why dir holds no account key, or nil when it does.
 func HasAccount(dir string) error {
 	_, err := os.Stat(filepath.Join(dir, accountKeyFile))

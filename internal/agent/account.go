@@ -161,12 +161,46 @@ func (a *Agent) syncFleetAccount(ctx context.Context, ca config.CA, c *acme.Clie
 	if err != nil {
 		return err
 	}
+	var shared []byte
 	get := func() ([]byte, error) { return acme.ExportAccount(accDir) }
-	put := func(b []byte) error { return a.importAccount(accDir, b) }
+	put := func(b []byte) error { shared = b; return a.importAccount(accDir, b) }
 	if err := a.fleet.SyncAccount(ctx, filepath.Base(accDir), get, put, c.Register); err != nil {
 		return fmt.Errorf("fleet account: %w", err)
 	}
+	if shared != nil && acme.AccountPending(shared) {
+		a.settleFleetAccount(ctx, c, accDir, shared)
+	}
 	return nil
+}
+
+// settleFleetAccount settles a rollover another node left unsettled (its
+// pending key is in the fleet's account): the client asks the CA which
+// key it knows, and the result replaces the fleet's account unless it
+// changed meanwhile. On failure nothing is lost: the pending key stays
+// shared, and the next order asks again.
+func (a *Agent) settleFleetAccount(ctx context.Context, c *acme.Client, accDir string, shared []byte) {
+	u, ok := a.fleet.(store.AccountUpdater)
+	if !ok {
+		return
+	}
+	if err := c.Register(ctx); err != nil { // loads the account: settles the pending key
+		return
+	}
+	settled, err := acme.ExportAccount(accDir)
+	if err != nil || acme.AccountPending(settled) || bytes.Equal(settled, shared) {
+		return
+	}
+	err = u.UpdateAccount(ctx, filepath.Base(accDir), func(ctx context.Context, current []byte, publish func(context.Context, []byte) error) error {
+		if !bytes.Equal(current, shared) {
+			return nil // another node settled it, or rolled over again
+		}
+		return publish(ctx, settled)
+	})
+	if err != nil {
+		a.log.Warn("could not share the settled account key with the fleet; the other nodes settle it themselves", "err", err)
+		return
+	}
+	a.log.Info("settled an unfinished account key rollover and shared the result with the fleet", "account", filepath.Base(accDir))
 }
 
 // pickCA finds the configured CA name designates.
