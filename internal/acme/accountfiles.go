@@ -23,6 +23,9 @@ const (
 type accountFiles struct {
 	KeyPEM  string `json:"key_pem"`
 	Account string `json:"account_json"`
+	// NextKeyPEM is a key rollover's new key while the CA has not been
+	// seen to accept it (key.next.pem, rollover.go).
+	NextKeyPEM string `json:"next_key_pem,omitempty"`
 }
 
 // ExportAccount returns the registered account in dir as one value.
@@ -35,7 +38,11 @@ func ExportAccount(dir string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export account: %w", err)
 	}
-	return json.Marshal(accountFiles{KeyPEM: string(key), Account: string(acc)})
+	next, err := os.ReadFile(filepath.Join(dir, accountNextKeyFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("export account: %w", err)
+	}
+	return json.Marshal(accountFiles{KeyPEM: string(key), Account: string(acc), NextKeyPEM: string(next)})
 }
 
 // WriteFileFunc writes a file atomically with mode perm; nil means
@@ -51,7 +58,8 @@ func (w WriteFileFunc) orDefault() WriteFileFunc {
 }
 
 // ImportAccount writes an account ExportAccount made into dir, each file
-// atomically (0600), with write.
+// atomically (0600), with write; a pending key dir holds that data does
+// not is removed. A Client using dir notices and loads it again.
 func ImportAccount(dir string, data []byte, write WriteFileFunc) error {
 	var f accountFiles
 	if err := json.Unmarshal(data, &f); err != nil {
@@ -65,7 +73,22 @@ func ImportAccount(dir string, data []byte, write WriteFileFunc) error {
 			return fmt.Errorf("import account: %w", err)
 		}
 	}
+	next := filepath.Join(dir, accountNextKeyFile)
+	if f.NextKeyPEM != "" {
+		if err := write.orDefault()(next, []byte(f.NextKeyPEM), 0o600); err != nil {
+			return fmt.Errorf("import account: %w", err)
+		}
+	} else if err := os.Remove(next); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("import account: %w", err)
+	}
 	return nil
+}
+
+// AccountPending reports whether data (as ExportAccount makes it) holds a
+// key rollover's new key that is not settled yet.
+func AccountPending(data []byte) bool {
+	var f accountFiles
+	return json.Unmarshal(data, &f) == nil && f.NextKeyPEM != ""
 }
 
 // HasAccount reports why dir holds no account key, or nil when it does.

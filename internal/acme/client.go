@@ -93,6 +93,7 @@ type Client struct {
 
 	mu     sync.Mutex
 	acc    *account
+	stamp  accountStamp              // of the account files acc was loaded from
 	ari    *lego.Client              // for renewal information, made once
 	orders map[orderKey]*lego.Client // see orderClient
 }
@@ -351,6 +352,7 @@ func (c *Client) register(again bool) (*account, error) {
 	if err := c.acc.save(c.opts.AccountDir, c.opts.WriteFile); err != nil {
 		return nil, err
 	}
+	c.stamp = stampAccount(c.opts.AccountDir) // our own write: nothing to load again
 	c.opts.Log.Info("registered ACME account", "directory", c.opts.Directory, "account", reg.URI)
 	return c.acc, nil
 }
@@ -398,6 +400,9 @@ func (c *Client) orderClient(acc *account, req Request, keyType certcrypto.KeyTy
 	default:
 		return nil, errors.New("acme: request has no challenge (listen, webroot, tls listen or dns)")
 	}
+	if acc != c.acc { // the account was loaded again meanwhile (a key rollover): do not keep the old key's client
+		return lc, nil
+	}
 	if c.orders == nil {
 		c.orders = map[orderKey]*lego.Client{}
 	}
@@ -408,13 +413,29 @@ func (c *Client) orderClient(acc *account, req Request, keyType certcrypto.KeyTy
 // loadAccountLocked reads (or creates) the account key; c.mu is held.
 func (c *Client) loadAccountLocked() error {
 	if c.acc != nil {
-		return nil
+		if c.stamp.same(stampAccount(c.opts.AccountDir)) {
+			return nil
+		}
+		// Another process changed the account (a key rollover, the fleet's
+		// account imported): load it again; lego clients sign with the old.
+		c.opts.Log.Info("the account files changed on disk; loading them again", "dir", c.opts.AccountDir)
+		c.acc, c.orders = nil, nil
 	}
 	acc, err := loadAccount(c.opts.AccountDir, c.opts.Directory, c.opts.Email, c.opts.Now(), c.opts.WriteFile)
 	if err != nil {
 		return fmt.Errorf("acme account in %s: %w", c.opts.AccountDir, err)
 	}
 	c.acc = acc
+	c.stamp = stampAccount(c.opts.AccountDir)
+	if c.stamp[1] != nil { // a key rollover left unsettled (rollover.go)
+		c.stamp = stampAccount(c.opts.AccountDir)
+		if err := c.resolvePendingLocked(); err != nil {
+			c.opts.Log.Warn("an unfinished account key rollover could not be settled; using the old key", "err", err)
+			c.stamp = accountStamp{} // load and ask again at the next use
+		} else {
+			c.stamp = stampAccount(c.opts.AccountDir)
+		}
+	}
 	return nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -54,6 +53,9 @@ type Agent struct {
 	ariRecheck time.Duration // Options.ARIRecheck
 	reportMu   sync.Mutex
 	reported   map[string]sentReport // fleet mode: the last report written, by certificate (fleetround.go)
+	// account.go: records naming the account key, and their lookup (tests set them)
+	keyRecordsFn func(config.CA, acme.RolloverKey) []KeyRecord
+	lookupTXTFn  func(ctx context.Context, name string) ([]string, error)
 }
 
 // Options wire an Agent. Zero values get defaults.
@@ -181,6 +183,11 @@ func (a *Agent) obtain(ctx context.Context, c config.Certificate, dryRun bool, i
 		client, err := a.client(ctx, ca)
 		if err != nil {
 			return nil, err
+		}
+		if a.fleet != nil && !dryRun { // another node may have rolled the key over (account.go)
+			if err := a.syncFleetAccount(ctx, ca, client); err != nil {
+				return nil, err
+			}
 		}
 		clients = append(clients, client)
 	}
@@ -310,10 +317,8 @@ func (a *Agent) client(ctx context.Context, ca config.CA) (*acme.Client, error) 
 		return nil, err
 	}
 	if a.fleet != nil { // every node orders with the fleet's account, before it loads one
-		get := func() ([]byte, error) { return acme.ExportAccount(accDir) }
-		put := func(b []byte) error { return acme.ImportAccount(accDir, b, a.store.WriteFile) }
-		if err := a.fleet.SyncAccount(ctx, filepath.Base(accDir), get, put, c.Register); err != nil {
-			return nil, fmt.Errorf("fleet account: %w", err)
+		if err := a.syncFleetAccount(ctx, ca, c); err != nil {
+			return nil, err
 		}
 	}
 	a.clients[ca.Directory] = c

@@ -103,6 +103,7 @@ func init() {
 		{"check", "[--resolver HOST:PORT]... [NAME...]", "pre-flight checks: writable storage, DNS, HTTP-01 reachability, CAA, DNS-01 zone and credentials, hooks; exit 0 ok, 1 warnings, 2 blocking", cmdCheck},
 		{"inspect", "[NAME...] | --cert FILE [--key FILE]", "show the facts of installed certificates or of any PEM files", cmdInspect},
 		{"revoke", "[--reason R] [--no-renew] NAME", "revoke the live certificate at the CA that issued it, then renew it", cmdRevoke},
+		{"account", accountArgs, "give the ACME account a new key at the CA (RFC 8555 key rollover); the old key stays until the CA took the new one", cmdAccount},
 		{"import", importArgs, "write a configuration for certbot's lineages (default /etc/letsencrypt) and adopt their certificates", cmdImport},
 		{"dns-persist", persistArgs, "print the TXT record each dns-persist certificate needs at each CA (zone-file line, name and value) and whether it is published; exit 0 published, 1 missing or wrong", cmdDNSPersist},
 		{"systemd", systemdArgs, "helpers of the shipped systemd units: list the directories the config makes renewer write (paths), the generator, ExecStartPre and ExecReload", cmdSystemd},

@@ -71,6 +71,7 @@ var NotifyKinds = []string{
 	"fleet_not_converged",  // fleet mode: a node does not serve the fleet's version (it reports an error, or 15 minutes passed)
 	"fleet_node_gone",      // fleet mode: a node has not reported for node_gone_after
 	"recovered",            // a problem that was notified is over
+	"account_rollover",     // an ACME account key was rolled over (renewer account rollover), or the attempt failed
 	"renewed",              // a certificate was renewed (off by default)
 }
 

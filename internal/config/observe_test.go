@@ -52,7 +52,7 @@ func TestLoadObserve(t *testing.T) {
 		{Name: "ops", Webhook: "https://hooks.example.com/T0K3N", Headers: map[string]Secret{"Authorization": "Bearer s3cr3t"},
 			On: []string{"renewal_failed", "hook_failed", "verify_failed", "watch_failed", "expiring"}, Repeat: 12 * time.Hour},
 		{Name: "chat", Slack: "https://hooks.slack.example/services/T/B/XYZ",
-			On: []string{"renewal_failed", "hook_failed", "verify_failed", "watch_failed", "expiring", "renewal_requested", "dns_persist_expiring", "fleet_not_converged", "fleet_node_gone", "recovered"}, Repeat: 24 * time.Hour},
+			On: []string{"renewal_failed", "hook_failed", "verify_failed", "watch_failed", "expiring", "renewal_requested", "dns_persist_expiring", "fleet_not_converged", "fleet_node_gone", "recovered", "account_rollover"}, Repeat: 24 * time.Hour},
 		{Name: "mail", Email: &Email{SMTP: "smtp.example.com:587", TLS: "starttls", Username: "renewer", Password: "hunter2",
 			From: "renewer@example.com", To: []string{"ops@example.com", "Oncall <oncall@example.com>"}},
 			On: NotifyKinds, Repeat: 24 * time.Hour},

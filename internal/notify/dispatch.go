@@ -253,8 +253,11 @@ func (d *Dispatcher) observeOne(st *stateFile, n *notifier, ob Observation, now 
 }
 
 func subjectLine(e Event) string {
-	if e.Subject == Watch {
+	switch e.Subject {
+	case Watch:
 		return fmt.Sprintf("Watched endpoint %s (%s)", e.Name, e.Endpoint)
+	case Account:
+		return "ACME account at " + e.Name
 	}
 	if e.Subject == Fleet {
 		return "The fleet's certificate " + e.Name

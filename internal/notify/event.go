@@ -29,6 +29,7 @@ const (
 	FleetNotConverged Kind = "fleet_not_converged" // a node does not serve the fleet's version (an error, or past the grace)
 	FleetNodeGone     Kind = "fleet_node_gone"     // a node has not reported for node_gone_after
 	Recovered         Kind = "recovered"           // a problem that was notified is over
+	AccountRollover   Kind = "account_rollover"    // an ACME account key was rolled over, or the attempt failed
 	Renewed           Kind = "renewed"             // a new certificate is live
 )
 
@@ -54,6 +55,7 @@ const (
 	Certificate = "certificate" // a certificate renewer manages
 	Watch       = "watch"       // an endpoint renewer watches
 	Fleet       = "fleet"       // a certificate across the nodes of a fleet
+	Account     = "account"     // an ACME account (Name: its CA)
 )
 
 // Event is one notification. Its JSON form is what the generic webhook
@@ -83,8 +85,11 @@ func (e Event) Title() string {
 		what = "recovered from " + strings.ReplaceAll(string(e.Problem), "_", " ")
 	}
 	s := fmt.Sprintf("%s: %s", e.Name, what)
-	if e.Subject == Watch {
+	switch e.Subject {
+	case Watch:
 		s = fmt.Sprintf("watch %s (%s): %s", e.Name, e.Endpoint, what)
+	case Account:
+		s = fmt.Sprintf("ACME account at %s: %s", e.Name, what)
 	}
 	if e.Severity == Critical {
 		s = "CRITICAL " + s
