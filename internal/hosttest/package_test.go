@@ -297,8 +297,13 @@ frontend tls
 		if _, err := c.exec("systemctl", "restart", "renewer"); err == nil {
 			t.Errorf("restart with an invalid config succeeded")
 		}
-		time.Sleep(2 * time.Second)
-		if sub := c.show("renewer", "SubState"); sub != "failed" {
+		// A restart to come shows as auto-restart (RestartSec=30s), at once.
+		var sub string
+		waitFor(t, 30*time.Second, "the failed start settles", func() (bool, string) {
+			sub = c.show("renewer", "SubState")
+			return sub == "failed" || sub == "auto-restart", sub
+		})
+		if sub != "failed" {
 			t.Errorf("invalid config: %s, want failed (RestartPreventExitStatus=3)", sub)
 		}
 		if st := c.show("renewer", "ExecMainStatus"); st != "3" {
