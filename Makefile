@@ -27,7 +27,7 @@ deb: build
 demo:
 	$(GO) run ./examples/demo
 
-SLOW_PKGS := ./internal/hosttest ./internal/agent ./cmd/renewer ./internal/acme ./internal/fleet ./internal/e2e
+SLOW_PKGS := ./internal/hosttest ./internal/agent ./cmd/renewer ./internal/fleet ./internal/acme ./internal/bench/drill ./internal/e2e
 ## test: formatting, vet, every test with the race detector, then each fuzz target for 10s
 test: check
 	@# step-ca (a test CA, a go tool) builds cold in minutes: once, here, not inside a test's timeout
