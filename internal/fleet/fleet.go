@@ -37,6 +37,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/config"
@@ -81,6 +82,8 @@ type Backend struct {
 	tokensOnce sync.Once
 	tokensMu   sync.Mutex
 	tokens     map[string]string // watch-fed cache of P/challenges/
+
+	auth *tokenAuth // username/password authentication (auth.go); nil without
 }
 
 var _ store.Shared = (*Backend)(nil)
@@ -112,20 +115,35 @@ func Open(o Options) (*Backend, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	log := o.Log.With("node", o.Node)
+	// The password is renewer's to present (auth.go): the client never
+	// authenticates by itself. Its log goes to ours (etcderr.go).
+	unary := []grpc.UnaryClientInterceptor{recordUnary}
+	dial := []grpc.DialOption{}
+	var auth *tokenAuth
+	if o.Username != "" {
+		auth = newTokenAuth(o.Username, o.Password, o.DialTimeout, log)
+		unary = []grpc.UnaryClientInterceptor{auth.unary, recordUnary}
+		dial = append(dial, grpc.WithPerRPCCredentials(auth), grpc.WithChainStreamInterceptor(auth.stream))
+	}
+	dial = append(dial, grpc.WithChainUnaryInterceptor(unary...))
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints: o.Endpoints, DialTimeout: o.DialTimeout, TLS: o.TLS,
-		Username: o.Username, Password: o.Password,
 		DialKeepAliveTime: 5 * time.Second, DialKeepAliveTimeout: 5 * time.Second,
-		Logger: zap.NewNop(),
+		DialOptions: dial,
+		Logger:      zap.New(&slogCore{log: log.With("component", "etcd-client")}),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fleet: etcd client: %w", err)
 	}
+	if auth != nil {
+		auth.cli = cli
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Backend{
 		cli: cli, prefix: strings.TrimSuffix(o.Prefix, "/"), node: o.Node, key: o.Key,
-		ttl: max(1, int((o.LockTTL+time.Second-1)/time.Second)), log: o.Log.With("node", o.Node), now: o.Now,
-		ctx: ctx, cancel: cancel, tokens: map[string]string{}, opTime: o.DialTimeout,
+		ttl: max(1, int((o.LockTTL+time.Second-1)/time.Second)), log: log, now: o.Now,
+		ctx: ctx, cancel: cancel, tokens: map[string]string{}, opTime: o.DialTimeout, auth: auth,
 	}, nil
 }
 
@@ -208,8 +226,9 @@ func (b *Backend) Key(elems ...string) string {
 	return b.prefix + "/" + strings.Join(elems, "/")
 }
 
+// op bounds one request and keeps what gRPC said on the way (explain).
 func (b *Backend) op(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, b.opTime)
+	return context.WithTimeout(withLastErr(ctx), b.opTime)
 }
 
 // session grants a lease of the lock TTL and keeps it alive until the
@@ -219,7 +238,7 @@ func (b *Backend) session(ctx context.Context) (*concurrency.Session, error) {
 	defer cancel()
 	lease, err := b.cli.Grant(octx, int64(b.ttl))
 	if err != nil {
-		return nil, fmt.Errorf("fleet: etcd lease: %w", err)
+		return nil, fmt.Errorf("fleet: etcd lease: %w", explain(octx, err))
 	}
 	s, err := concurrency.NewSession(b.cli, concurrency.WithLease(lease.ID), concurrency.WithContext(b.ctx))
 	if err != nil {
@@ -243,7 +262,7 @@ func (b *Backend) Claim(ctx context.Context, name string) (store.Claim, bool, er
 		return nil, false, nil
 	case err != nil:
 		_ = s.Close()
-		return nil, false, fmt.Errorf("fleet: claim %s: %w", name, err)
+		return nil, false, fmt.Errorf("fleet: claim %s: %w", name, explain(octx, err))
 	}
 	b.log.Debug("renewal lock taken", "cert", name, "lock", m.Key())
 	return &claim{b: b, s: s, m: m, name: name}, true, nil
@@ -290,7 +309,7 @@ func (c *claim) Publish(ctx context.Context, p store.Published) error {
 	defer cancel()
 	resp, err := c.b.cli.Txn(octx).If(c.m.IsOwner()).Then(clientv3.OpPut(k, string(raw))).Commit()
 	if err != nil {
-		return fmt.Errorf("fleet: publish %s: %w", c.name, err)
+		return fmt.Errorf("fleet: publish %s: %w", c.name, explain(octx, err))
 	}
 	if !resp.Succeeded {
 		return fmt.Errorf("fleet: publish %s: %w", c.name, store.ErrClaimLost)
@@ -318,7 +337,7 @@ func (b *Backend) Latest(ctx context.Context, name string) (*store.Published, er
 	defer cancel()
 	resp, err := b.cli.Get(octx, k)
 	if err != nil {
-		return nil, fmt.Errorf("fleet: read %s: %w", name, err)
+		return nil, fmt.Errorf("fleet: read %s: %w", name, explain(octx, err))
 	}
 	if len(resp.Kvs) == 0 {
 		return nil, nil
@@ -350,7 +369,7 @@ func (b *Backend) Report(ctx context.Context, name string, r store.NodeReport) e
 	octx, cancel := b.op(ctx)
 	defer cancel()
 	if _, err := b.cli.Put(octx, b.Key("nodes", name, b.node), string(raw)); err != nil {
-		return fmt.Errorf("fleet: report %s: %w", name, err)
+		return fmt.Errorf("fleet: report %s: %w", name, explain(octx, err))
 	}
 	return nil
 }
@@ -361,7 +380,7 @@ func (b *Backend) Reports(ctx context.Context, name string) ([]store.NodeReport,
 	defer cancel()
 	resp, err := b.cli.Get(octx, b.Key("nodes", name)+"/", clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
-		return nil, fmt.Errorf("fleet: reports of %s: %w", name, err)
+		return nil, fmt.Errorf("fleet: reports of %s: %w", name, explain(octx, err))
 	}
 	var out []store.NodeReport
 	for _, kv := range resp.Kvs {
@@ -400,6 +419,7 @@ func (b *Backend) SyncAccount(ctx context.Context, acct string, get func() ([]by
 	}()
 	octx, ocancel := b.op(ctx)
 	resp, err := b.cli.Get(octx, k)
+	err = explain(octx, err)
 	ocancel()
 	if err != nil {
 		return fmt.Errorf("fleet: account %s: %w", acct, err)
@@ -429,7 +449,7 @@ func (b *Backend) SyncAccount(ctx context.Context, acct string, get func() ([]by
 	defer ocancel()
 	tr, err := b.cli.Txn(octx).If(m.IsOwner()).Then(clientv3.OpPut(k, string(sealed))).Commit()
 	if err != nil {
-		return fmt.Errorf("fleet: account %s: %w", acct, err)
+		return fmt.Errorf("fleet: account %s: %w", acct, explain(octx, err))
 	}
 	if !tr.Succeeded {
 		return fmt.Errorf("fleet: account %s: %w", acct, store.ErrClaimLost)
@@ -438,12 +458,10 @@ func (b *Backend) SyncAccount(ctx context.Context, acct string, get func() ([]by
 	return nil
 }
 
-// watchRetry is the pause before a failed watch is set up again.
-const watchRetry = time.Second
-
 // Changes implements store.Shared. The watch requires a leader, so a node
 // whose member lost its quorum notices; when it is set up again (the node
-// is back), a value is sent so the caller catches up.
+// is back), a value is sent so the caller catches up. Failures back off
+// (watch.go).
 func (b *Backend) Changes(ctx context.Context) <-chan struct{} {
 	out := make(chan struct{}, 1)
 	kick := func() {
@@ -453,23 +471,29 @@ func (b *Backend) Changes(ctx context.Context) <-chan struct{} {
 		}
 	}
 	go func() {
+		retry := &watchRetry{what: "certificates"}
 		for ctx.Err() == nil && b.ctx.Err() == nil {
-			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(withLastErr(ctx)))
 			stop := context.AfterFunc(b.ctx, cancel)
 			wch := b.cli.Watch(wctx, b.Key("certs")+"/", clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+			var werr error
 			for resp := range wch {
-				if err := resp.Err(); err != nil {
-					b.log.Warn("fleet watch interrupted", "err", err)
+				if werr = resp.Err(); werr != nil {
 					break
 				}
+				retry.ok(b.log)
 				kick() // created notification (a catch-up) or a new version
 			}
 			stop()
 			cancel()
-			select {
-			case <-ctx.Done():
-			case <-b.ctx.Done():
-			case <-time.After(watchRetry):
+			if ctx.Err() != nil || b.ctx.Err() != nil {
+				return
+			}
+			if werr == nil {
+				werr = errors.New("watch closed")
+			}
+			if !b.sleep(ctx, b.watchFailed(wctx, retry, werr)) {
+				return
 			}
 		}
 	}()
@@ -482,10 +506,10 @@ func (b *Backend) PutToken(ctx context.Context, token, keyAuth string) error {
 	defer cancel()
 	lease, err := b.cli.Grant(octx, tokenTTL)
 	if err != nil {
-		return fmt.Errorf("fleet: token lease: %w", err)
+		return fmt.Errorf("fleet: token lease: %w", explain(octx, err))
 	}
 	if _, err := b.cli.Put(octx, b.Key("challenges", token), keyAuth, clientv3.WithLease(lease.ID)); err != nil {
-		return fmt.Errorf("fleet: put token: %w", err)
+		return fmt.Errorf("fleet: put token: %w", explain(octx, err))
 	}
 	return nil
 }
@@ -496,11 +520,11 @@ func (b *Backend) DeleteToken(ctx context.Context, token string) error {
 	defer cancel()
 	resp, err := b.cli.Get(octx, b.Key("challenges", token))
 	if err != nil {
-		return fmt.Errorf("fleet: delete token: %w", err)
+		return fmt.Errorf("fleet: delete token: %w", explain(octx, err))
 	}
 	for _, kv := range resp.Kvs { // revoking the lease deletes the key
 		if _, err := b.cli.Revoke(octx, clientv3.LeaseID(kv.Lease)); err != nil {
-			return fmt.Errorf("fleet: delete token: %w", err)
+			return fmt.Errorf("fleet: delete token: %w", explain(octx, err))
 		}
 	}
 	return nil
@@ -538,6 +562,7 @@ func (b *Backend) ServeTokens() {
 
 func (b *Backend) watchTokens() {
 	pfx := b.Key("challenges") + "/"
+	retry := &watchRetry{what: "challenge tokens"}
 	for b.ctx.Err() == nil {
 		ctx, cancel := b.op(b.ctx)
 		resp, err := b.cli.Get(ctx, pfx, clientv3.WithPrefix())
@@ -550,8 +575,10 @@ func (b *Backend) watchTokens() {
 			b.tokensMu.Lock()
 			b.tokens = fresh
 			b.tokensMu.Unlock()
-			for wr := range b.cli.Watch(b.ctx, pfx, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1)) {
-				if wr.Err() != nil {
+			retry.ok(b.log)
+			wctx := withLastErr(b.ctx)
+			for wr := range b.cli.Watch(wctx, pfx, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1)) {
+				if err = wr.Err(); err != nil {
 					break
 				}
 				b.tokensMu.Lock()
@@ -565,10 +592,16 @@ func (b *Backend) watchTokens() {
 				}
 				b.tokensMu.Unlock()
 			}
+			ctx = wctx
 		}
-		select {
-		case <-b.ctx.Done():
-		case <-time.After(watchRetry):
+		if b.ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("watch closed")
+		}
+		if !b.sleep(b.ctx, b.watchFailed(ctx, retry, err)) {
+			return
 		}
 	}
 }
