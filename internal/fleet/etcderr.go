@@ -85,6 +85,8 @@ func diagnose(err, raw error) string {
 		case errors.Is(e, rpctypes.ErrNoLeader), errors.Is(e, rpctypes.ErrTimeout), errors.Is(e, rpctypes.ErrTimeoutDueToLeaderFail),
 			errors.Is(e, rpctypes.ErrTimeoutDueToConnectionLost):
 			return "the etcd cluster has no leader: less than a quorum of its members is up"
+		case refused(e):
+			return "etcd refused the auth token and renewer could not authenticate again"
 		case errors.Is(e, rpctypes.ErrAuthNotEnabled):
 			return "etcd authentication is not enabled"
 		}
