@@ -85,7 +85,13 @@ func (a *Agent) fleetNewer(ctx context.Context, in status.View, down *atomic.Boo
 		return nil
 	}
 	p, err := a.fleet.Latest(ctx, in.Cert.Name)
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrWrongFleetKey):
+		// Not an outage: this node's key_file is not the fleet's.
+		a.log.Error("the fleet's version cannot be opened with this node's fleet key (is key_file the same file as on the other nodes?); keeping the installed certificate",
+			"cert", in.Cert.Name, "err", err)
+		return nil
+	case err != nil:
 		if first := down == nil || !down.Swap(true); first {
 			a.log.Warn("fleet unreachable; keeping the installed certificates", "cert", in.Cert.Name, "err", err)
 		}

@@ -110,8 +110,13 @@ var messages = []struct{ says, means string }{
 	{"bad certificate", "etcd refused the client certificate (cert_file): is it signed by etcd's client CA?"},
 	{"unknown certificate authority", "etcd refused the client certificate (cert_file): it is not signed by etcd's client CA"},
 	{"first record does not look like a TLS handshake", "etcd serves plaintext at this endpoint: use http:// or enable TLS on etcd"},
+	{"handshake failed: EOF", "etcd closed the TLS handshake: does it serve plaintext at this endpoint? Use http:// or enable TLS on etcd"},
 	{"server preface", "etcd serves TLS at this endpoint: use https:// and ca_file"},
 	{"frame too large", "etcd serves TLS at this endpoint: use https:// and ca_file"},
+	// TLS 1.3: a refused client certificate may show as the connection
+	// closing under the first write rather than as the alert.
+	{"broken pipe", "etcd closed the connection: if it requires client certificates, check cert_file and key_file"},
+	{"connection reset by peer", "etcd closed the connection: if it requires client certificates, check cert_file and key_file"},
 	{"connection refused", "nothing listens at the etcd endpoint"},
 	{"no such host", "the etcd endpoint's host name does not resolve"},
 	{"i/o timeout", "the etcd endpoint does not answer (firewall, or host down)"},
