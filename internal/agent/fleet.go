@@ -36,6 +36,9 @@ func (a *Agent) ServeChallenges() error {
 	if s, ok := a.fleet.(interface{ ServeTokens() }); ok {
 		s.ServeTokens() // the token cache, fed by its watch from now on
 	}
+	if s, ok := a.fleet.(interface{ Heartbeat() }); ok {
+		s.Heartbeat() // this node's reports stay fresh: it is not "gone"
+	}
 	seen := map[string]bool{}
 	var errs []error
 	for _, c := range a.cfg.Certificates {

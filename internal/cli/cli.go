@@ -104,6 +104,7 @@ func init() {
 		{"inspect", "[NAME...] | --cert FILE [--key FILE]", "show the facts of installed certificates or of any PEM files", cmdInspect},
 		{"revoke", "[--reason R] [--no-renew] NAME", "revoke the live certificate at the CA that issued it, then renew it", cmdRevoke},
 		{"import", importArgs, "write a configuration for certbot's lineages (default /etc/letsencrypt) and adopt their certificates", cmdImport},
+		{"fleet", fleetArgs, "fleet mode: forget a node that left the fleet (its reports in etcd), so status stops showing it", cmdFleet},
 		{"systemd", systemdArgs, "helpers of the shipped systemd units: list the directories the config makes renewer write (paths), the generator, ExecStartPre and ExecReload", cmdSystemd},
 		{"version", "", "print the version", cmdVersion},
 	}

@@ -15,6 +15,11 @@ const (
 	DefaultFleetPrefix = "/renewer"
 	DefaultLockTTL     = 10 * time.Second
 	DefaultDialTimeout = 5 * time.Second
+	// DefaultNodeGoneAfter: a node whose reports are older than this is
+	// gone (it stopped, or left the fleet); live daemons refresh theirs
+	// every quarter of it.
+	DefaultNodeGoneAfter = 10 * time.Minute
+	MinNodeGoneAfter     = 10 * time.Second
 )
 
 // Fleet is fleet mode: many nodes serving the same certificates share one
@@ -23,8 +28,10 @@ type Fleet struct {
 	Node    string        // this node's name in the fleet (default: the host name)
 	KeyFile string        // the fleet key: private keys in etcd are sealed with it (path resolved)
 	LockTTL time.Duration // lease of a renewal lock: how long a dead node blocks the others
-	Etcd    Etcd
-	Range   hcl.Range // the fleet block, for errors at run time
+	// NodeGoneAfter: a node whose reports are older is gone (status.NodeGone).
+	NodeGoneAfter time.Duration
+	Etcd          Etcd
+	Range         hcl.Range // the fleet block, for errors at run time
 }
 
 // Etcd is how a node reaches the etcd cluster.
@@ -42,8 +49,8 @@ type Etcd struct {
 var nodeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func (d *decoder) fleet(b *hcl.Block) *Fleet {
-	c := d.content(b.Body, []string{"node", "key_file", "lock_ttl"}, hcl.BlockHeaderSchema{Type: "etcd"})
-	f := &Fleet{LockTTL: DefaultLockTTL, Range: b.DefRange,
+	c := d.content(b.Body, []string{"node", "key_file", "lock_ttl", "node_gone_after"}, hcl.BlockHeaderSchema{Type: "etcd"})
+	f := &Fleet{LockTTL: DefaultLockTTL, NodeGoneAfter: DefaultNodeGoneAfter, Range: b.DefRange,
 		Etcd: Etcd{Prefix: DefaultFleetPrefix, DialTimeout: DefaultDialTimeout}}
 	if a := c.Attributes["node"]; d.eval(a, &f.Node) {
 		if !nodeRE.MatchString(f.Node) {
@@ -65,6 +72,10 @@ func (d *decoder) fleet(b *hcl.Block) *Fleet {
 	d.duration(c.Attributes["lock_ttl"], &f.LockTTL, false)
 	if a := c.Attributes["lock_ttl"]; a != nil && f.LockTTL < 2*time.Second {
 		d.attrError(a, "Invalid lock_ttl", "lock_ttl must be at least 2s (etcd leases are granted in whole seconds).")
+	}
+	d.duration(c.Attributes["node_gone_after"], &f.NodeGoneAfter, false)
+	if a := c.Attributes["node_gone_after"]; a != nil && f.NodeGoneAfter < MinNodeGoneAfter {
+		d.attrError(a, "Invalid node_gone_after", fmt.Sprintf("node_gone_after must be at least %s (live nodes refresh their reports every quarter of it).", MinNodeGoneAfter))
 	}
 	eb := d.single(c.Blocks.OfType("etcd"))
 	if eb == nil {

@@ -53,17 +53,20 @@ const tokenTTL = 10 * 60
 
 // Options open a Backend.
 type Options struct {
-	Endpoints   []string
-	Prefix      string // e.g. "/renewer"
-	Node        string // this node's name
-	Key         Key    // the fleet key
-	TLS         *tls.Config
-	Username    string
-	Password    string
-	LockTTL     time.Duration // renewal lock lease; 0 means config.DefaultLockTTL
-	DialTimeout time.Duration // 0 means config.DefaultDialTimeout
-	Log         *slog.Logger
-	Now         func() time.Time
+	Endpoints []string
+	Prefix    string // e.g. "/renewer"
+	Node      string // this node's name
+	Key       Key    // the fleet key
+	TLS       *tls.Config
+	Username  string
+	Password  string
+	LockTTL   time.Duration // renewal lock lease; 0 means config.DefaultLockTTL
+	// NodeGoneAfter: reports older than this mean a node is gone; 0 means
+	// config.DefaultNodeGoneAfter (gone.go).
+	NodeGoneAfter time.Duration
+	DialTimeout   time.Duration // 0 means config.DefaultDialTimeout
+	Log           *slog.Logger
+	Now           func() time.Time
 }
 
 // Backend is store.Shared on an etcd cluster. It is safe for concurrent use.
@@ -84,6 +87,9 @@ type Backend struct {
 	tokens     map[string]string // watch-fed cache of P/challenges/
 
 	auth *tokenAuth // username/password authentication (auth.go); nil without
+
+	goneAfter time.Duration // node_gone_after (gone.go)
+	beat      heartbeat
 }
 
 var _ store.Shared = (*Backend)(nil)
@@ -105,6 +111,9 @@ func Open(o Options) (*Backend, error) {
 	}
 	if o.LockTTL <= 0 {
 		o.LockTTL = config.DefaultLockTTL
+	}
+	if o.NodeGoneAfter <= 0 {
+		o.NodeGoneAfter = config.DefaultNodeGoneAfter
 	}
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = config.DefaultDialTimeout
@@ -144,6 +153,7 @@ func Open(o Options) (*Backend, error) {
 		cli: cli, prefix: strings.TrimSuffix(o.Prefix, "/"), node: o.Node, key: o.Key,
 		ttl: max(1, int((o.LockTTL+time.Second-1)/time.Second)), log: log, now: o.Now,
 		ctx: ctx, cancel: cancel, tokens: map[string]string{}, opTime: o.DialTimeout, auth: auth,
+		goneAfter: o.NodeGoneAfter,
 	}, nil
 }
 
@@ -175,7 +185,7 @@ func OpenConfig(f *config.Fleet, log *slog.Logger) (*Backend, error) {
 	}
 	o := Options{
 		Endpoints: f.Etcd.Endpoints, Prefix: f.Etcd.Prefix, Node: f.Node, Key: key, Username: f.Etcd.Username,
-		LockTTL: f.LockTTL, DialTimeout: f.Etcd.DialTimeout, Log: log,
+		LockTTL: f.LockTTL, DialTimeout: f.Etcd.DialTimeout, Log: log, NodeGoneAfter: f.NodeGoneAfter,
 	}
 	if f.Etcd.PasswordFile != "" {
 		pw, err := os.ReadFile(f.Etcd.PasswordFile)
