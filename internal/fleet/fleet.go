@@ -544,7 +544,9 @@ func (b *Backend) DeleteToken(ctx context.Context, token string) error {
 const tokenLookup = 2 * time.Second
 
 // Token implements store.Shared (acme.TokenStore): from a cache fed by a
-// watch on P/challenges/, else (a token presented a moment ago) from etcd.
+// watch on P/challenges/ (started by ServeTokens, which the daemon calls
+// when it starts serving challenges; else by the first lookup), else (a
+// token presented a moment ago) from etcd.
 func (b *Backend) Token(token string) (string, bool) {
 	if !tokenRE.MatchString(token) { // ACME tokens are base64url (RFC 8555 8.3)
 		return "", false
@@ -565,7 +567,8 @@ func (b *Backend) Token(token string) (string, bool) {
 	return string(resp.Kvs[0].Value), true
 }
 
-// ServeTokens starts the token cache now rather than at the first lookup.
+// ServeTokens starts the token cache and its watch now rather than at the
+// first lookup (agent.ServeChallenges calls it in the daemon).
 func (b *Backend) ServeTokens() {
 	b.tokensOnce.Do(func() { go b.watchTokens() })
 }
