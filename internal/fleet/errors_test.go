@@ -1,8 +1,12 @@
 package fleet_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -15,8 +19,12 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
+	"github.com/renewer/renewer/internal/acme"
+	"github.com/renewer/renewer/internal/agent"
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/fleet"
+	"github.com/renewer/renewer/internal/status"
+	"github.com/renewer/renewer/internal/store"
 )
 
 // startTLSEtcd starts one etcd member serving TLS with p's server
@@ -146,4 +154,76 @@ func TestEtcdErrorsSayWhy(t *testing.T) {
 			t.Logf("%v", err)
 		})
 	}
+}
+
+// failIssuer is a CA that refuses every order.
+type failIssuer struct{}
+
+func (failIssuer) Obtain(context.Context, config.Certificate, status.View, bool, bool) (*acme.Certificate, error) {
+	return nil, errors.New("no CA in this test")
+}
+
+func (failIssuer) RenewalInfo(context.Context, config.CA, *x509.Certificate) (*acme.RenewalInfo, error) {
+	return nil, acme.ErrNoARI
+}
+
+// A node whose fleet key is not the fleet's says so in its log, not that
+// the fleet is unreachable: etcd answered, the value did not open.
+func TestWrongFleetKeyIsNotUnreachable(t *testing.T) {
+	t.Parallel()
+	eps := startCluster(t, 1)
+	ctx := context.Background()
+	right := open(t, eps, "edge-right", newKey(t))
+	c, ok, err := right.Claim(ctx, "www")
+	if err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	if err := c.Publish(ctx, store.Published{Serial: "0a", Bundle: store.Bundle{Cert: []byte("C"), Key: []byte(secretKey)}}); err != nil {
+		t.Fatal(err)
+	}
+	c.Release()
+
+	dir := t.TempDir()
+	cfg, err := config.Parse(filepath.Join(dir, "renewer.hcl"), []byte(fmt.Sprintf(`
+acme {}
+storage { path = %q }
+certificate "www" {
+  domains = ["www.example.test"]
+  challenge "http" { webroot = %q }
+}
+`, filepath.Join(dir, "state"), dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	wrong := open(t, eps, "edge-wrong", newKey(t))
+	a, err := agent.New(cfg, agent.Options{Log: slog.New(slog.NewTextHandler(&logs, nil)), Fleet: wrong, Issuer: failIssuer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	if _, err := a.RunOnce(ctx, agent.PassOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if strings.Contains(out, "fleet unreachable") || !strings.Contains(out, "cannot be opened with this node's fleet key") {
+		t.Errorf("log of a node with another fleet key:\n%s", out)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
