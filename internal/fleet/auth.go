@@ -41,8 +41,9 @@ type tokenAuth struct {
 	log            *slog.Logger
 	cli            *clientv3.Client // set once the client exists
 
-	mu    sync.Mutex
-	token string
+	mu       sync.Mutex
+	token    string
+	disabled bool // the server said authentication is not enabled: send requests without a token
 
 	sem chan struct{} // one authentication at a time
 }
@@ -55,6 +56,13 @@ func (a *tokenAuth) current() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.token
+}
+
+// needed reports whether a request must wait for a token first.
+func (a *tokenAuth) needed() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.token == "" && !a.disabled
 }
 
 // GetRequestMetadata implements credentials.PerRPCCredentials.
@@ -77,15 +85,19 @@ func (a *tokenAuth) RequireTransportSecurity() bool { return false }
 var ErrAuth = errors.New("etcd refused the username or password")
 
 // authenticate gets a new token unless the one in use is no longer stale
-// (another request renewed it meanwhile).
-func (a *tokenAuth) authenticate(ctx context.Context, stale string) error {
+// (another request renewed it meanwhile), or the server has no
+// authentication enabled (unless force: it refused a request since).
+func (a *tokenAuth) authenticate(ctx context.Context, stale string, force bool) error {
 	select {
 	case a.sem <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-a.sem }()
-	if cur := a.current(); cur != stale {
+	a.mu.Lock()
+	cur, off := a.token, a.disabled
+	a.mu.Unlock()
+	if cur != stale || (off && stale == "" && !force) {
 		return nil
 	}
 	actx, cancel := context.WithTimeout(context.WithValue(ctx, noToken{}, true), a.timeout)
@@ -93,7 +105,9 @@ func (a *tokenAuth) authenticate(ctx context.Context, stale string) error {
 	resp, err := a.cli.Auth.Authenticate(actx, a.user, a.password)
 	switch {
 	case errors.Is(err, rpctypes.ErrAuthNotEnabled):
-		a.set("")
+		a.mu.Lock()
+		a.token, a.disabled = "", true
+		a.mu.Unlock()
 		return nil
 	case errors.Is(err, rpctypes.ErrAuthFailed):
 		return fmt.Errorf("%w (user %q): %v", ErrAuth, a.user, err)
@@ -107,7 +121,7 @@ func (a *tokenAuth) authenticate(ctx context.Context, stale string) error {
 
 func (a *tokenAuth) set(t string) {
 	a.mu.Lock()
-	a.token = t
+	a.token, a.disabled = t, false
 	a.mu.Unlock()
 }
 
@@ -123,19 +137,18 @@ func (a *tokenAuth) unary(ctx context.Context, method string, req, reply any, cc
 	if method == authenticateMethod || ctx.Value(noToken{}) != nil {
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
-	tok := a.current()
-	if tok == "" {
-		if err := a.authenticate(ctx, ""); err != nil {
+	if a.needed() {
+		if err := a.authenticate(ctx, "", false); err != nil {
 			return err
 		}
-		tok = a.current()
 	}
+	tok := a.current()
 	err := invoker(ctx, method, req, reply, cc, opts...)
 	if !refused(err) {
 		return err
 	}
 	a.log.Debug("etcd refused the auth token; authenticating again", "method", method, "err", err)
-	if aerr := a.authenticate(ctx, tok); aerr != nil {
+	if aerr := a.authenticate(ctx, tok, true); aerr != nil {
 		return aerr
 	}
 	return invoker(ctx, method, req, reply, cc, opts...)
@@ -144,8 +157,8 @@ func (a *tokenAuth) unary(ctx context.Context, method string, req, reply any, cc
 // stream authenticates before a stream (a watch, lease keep-alives) opens
 // when there is no token yet: the stream carries the token it opened with.
 func (a *tokenAuth) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-	if a.current() == "" {
-		if err := a.authenticate(ctx, ""); err != nil {
+	if a.needed() {
+		if err := a.authenticate(ctx, "", false); err != nil {
 			return nil, err
 		}
 	}
@@ -155,5 +168,5 @@ func (a *tokenAuth) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.
 // renew drops the token in use when it is still stale, so the next request
 // or stream authenticates again (a watch refused on an expired token).
 func (a *tokenAuth) renew(ctx context.Context) error {
-	return a.authenticate(ctx, a.current())
+	return a.authenticate(ctx, a.current(), true)
 }

@@ -417,10 +417,10 @@ func (b *Backend) SyncAccount(ctx context.Context, acct string, get func() ([]by
 	}
 	defer s.Close()
 	m := concurrency.NewMutex(s, b.Key("locks", "accounts", acct))
-	lctx, cancel := context.WithTimeout(ctx, accountLockWait)
+	lctx, cancel := context.WithTimeout(withLastErr(ctx), accountLockWait)
 	defer cancel()
 	if err := m.Lock(lctx); err != nil {
-		return fmt.Errorf("fleet: account %s: lock: %w", acct, err)
+		return fmt.Errorf("fleet: account %s: lock: %w", acct, explain(lctx, err))
 	}
 	defer func() {
 		uctx, cancel := b.op(context.Background())
