@@ -83,7 +83,9 @@ loop:
 
 // fetchARI asks the CA for f's renewal window and records it in st. A new
 // window gets a new moment, chosen at random inside it once; the same window
-// keeps its moment, so restarts do not move it.
+// keeps its moment, so restarts do not move it. In fleet mode the moment is
+// derived from the serial and the window (fleetMoment): the same on every
+// node.
 func (a *Agent) fetchARI(ctx context.Context, log *slog.Logger, c config.Certificate, f *certinfo.Facts, issuer config.CA, st *store.State) {
 	now := a.now()
 	if ctx.Err() != nil {
@@ -122,7 +124,7 @@ func (a *Agent) fetchARI(ctx context.Context, log *slog.Logger, c config.Certifi
 		return
 	}
 	next := store.ARIState{Serial: f.Serial, Start: info.Start, End: info.End, Explanation: info.ExplanationURL, FetchedAt: now}
-	if prev != nil && prev.Start.Equal(info.Start) && prev.End.Equal(info.End) && !prev.Chosen.IsZero() {
+	if prev != nil && prev.Start.Equal(info.Start) && prev.End.Equal(info.End) && !prev.Chosen.IsZero() && a.fleet == nil {
 		next.Chosen = prev.Chosen
 	} else {
 		// A moment in what is left of the window: one already past would
@@ -136,8 +138,13 @@ func (a *Agent) fetchARI(ctx context.Context, log *slog.Logger, c config.Certifi
 		if from.Before(info.End) {
 			next.Chosen = plan.ChooseMoment(from, info.End, a.rnd())
 		}
-		log.Info("renewal window from the CA", "start", info.Start.UTC().Format(time.RFC3339), "end", info.End.UTC().Format(time.RFC3339),
-			"chosen", next.Chosen.UTC().Format(time.RFC3339), "explanation", info.ExplanationURL)
+		if a.fleet != nil { // one moment for the whole fleet (fleetmoment.go)
+			next.Chosen = fleetMoment(f.Serial, info.Start, info.End)
+		}
+		if prev == nil || !prev.Start.Equal(info.Start) || !prev.End.Equal(info.End) || !prev.Chosen.Equal(next.Chosen) {
+			log.Info("renewal window from the CA", "start", info.Start.UTC().Format(time.RFC3339), "end", info.End.UTC().Format(time.RFC3339),
+				"chosen", next.Chosen.UTC().Format(time.RFC3339), "explanation", info.ExplanationURL)
+		}
 		if !now.Before(info.End) {
 			log.Warn("the CA asks for this certificate to be replaced now (renewal window in the past)",
 				"explanation", info.ExplanationURL, "serial", f.Serial)

@@ -30,8 +30,12 @@ func (a *Agent) Fleet() store.Shared { return a.fleet }
 // ServeChallenges opens the standalone HTTP-01 listeners of every
 // certificate now and keeps them open, so this node answers challenges
 // another node of the fleet started (the CA may reach any node behind a
-// load balancer). The daemon calls it in fleet mode.
+// load balancer), from a cache of the fleet's tokens that a watch keeps
+// filled. The daemon calls it in fleet mode.
 func (a *Agent) ServeChallenges() error {
+	if s, ok := a.fleet.(interface{ ServeTokens() }); ok {
+		s.ServeTokens() // the token cache, fed by its watch from now on
+	}
 	seen := map[string]bool{}
 	var errs []error
 	for _, c := range a.cfg.Certificates {
@@ -81,7 +85,13 @@ func (a *Agent) fleetNewer(ctx context.Context, in status.View, down *atomic.Boo
 		return nil
 	}
 	p, err := a.fleet.Latest(ctx, in.Cert.Name)
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrWrongFleetKey):
+		// Not an outage: this node's key_file is not the fleet's.
+		a.log.Error("the fleet's version cannot be opened with this node's fleet key (is key_file the same file as on the other nodes?); keeping the installed certificate",
+			"cert", in.Cert.Name, "err", err)
+		return nil
+	case err != nil:
 		if first := down == nil || !down.Swap(true); first {
 			a.log.Warn("fleet unreachable; keeping the installed certificates", "cert", in.Cert.Name, "err", err)
 		}
@@ -123,16 +133,16 @@ func (a *Agent) applyShared(ctx context.Context, c config.Certificate, p *store.
 		return res, nil
 	}
 	defer unlock()
-	return a.installShared(log, c, in, p, res)
+	return a.installShared(ctx, log, c, in, p, res)
 }
 
 // installShared installs the fleet's version p as a local renewal would,
 // into the store, and returns its deploy to do; the local lock is held.
-func (a *Agent) installShared(log *slog.Logger, c config.Certificate, in status.View, p *store.Published, res status.Result) (status.Result, *toDeploy) {
+func (a *Agent) installShared(ctx context.Context, log *slog.Logger, c config.Certificate, in status.View, p *store.Published, res status.Result) (status.Result, *toDeploy) {
 	log.Info("applying the fleet's new version", "serial", p.Serial, "from", p.Node)
 	v, facts, err := a.installBundle(log, c, p.Bundle, &res)
 	if err != nil {
-		return a.fail(log, c, res, false, fmt.Errorf("the fleet's version %s: %w", p.Serial, err)), nil
+		return a.fail(ctx, log, c, res, false, fmt.Errorf("the fleet's version %s: %w", p.Serial, err)), nil
 	}
 	res.Action, res.Serial, res.NotAfter, res.Version = status.Synced, facts.Serial, facts.NotAfter, v.ID
 	st := in.State

@@ -108,7 +108,7 @@ func (a *Agent) RunOnce(ctx context.Context, o PassOptions) ([]status.Result, er
 				default:
 				}
 				if err := ctx.Err(); err != nil {
-					results[i] = status.Result{Name: c.Name, Action: status.Failed, Err: err}
+					results[i] = status.Result{Name: c.Name, Action: status.Failed, Err: err, Interrupted: true}
 					continue
 				}
 				var d *toDeploy
@@ -295,7 +295,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first status
 	if a.fleet != nil && !o.DryRun {
 		cl, ok, err := a.fleet.Claim(ctx, c.Name)
 		if err != nil {
-			return a.fail(log, c, res, false, err), nil // "fleet: claim NAME: ..."
+			return a.fail(ctx, log, c, res, false, err), nil // "fleet: claim NAME: ..."
 		}
 		if !ok {
 			log.Info("another node of the fleet is renewing it")
@@ -307,17 +307,17 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first status
 		claim = cl
 		// Check again: a peer may have published while we inspected.
 		if p := a.fleetNewer(ctx, in, nil); p != nil {
-			return a.installShared(log, c, in, p, res)
+			return a.installShared(ctx, log, c, in, p, res)
 		}
 	}
 
 	log.Info("renewing", "reason", string(res.Decision.Reason), "domains", c.Domains, "dry_run", o.DryRun)
 	if err := a.checkWritable(c, o.DryRun); err != nil { // no order a read-only disk would throw away (stale.go)
-		return a.fail(log, c, res, false, err), nil
+		return a.fail(ctx, log, c, res, false, err), nil
 	}
 	bundle, err := a.issuerCA.Obtain(ctx, c, in, o.DryRun, !o.NewKey)
 	if err != nil {
-		return a.fail(log, c, res, o.DryRun, fmt.Errorf("obtain: %w", err)), nil
+		return a.fail(ctx, log, c, res, o.DryRun, fmt.Errorf("obtain: %w", err)), nil
 	}
 	if o.DryRun {
 		facts, err := certinfo.Parse(append(bundle.Cert, bundle.Chain...), bundle.Key)
@@ -325,7 +325,7 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first status
 			err = facts.Check(c.Domains, a.now())
 		}
 		if err != nil {
-			return a.fail(log, c, res, true, fmt.Errorf("issued certificate is unusable: %w", err)), nil
+			return a.fail(ctx, log, c, res, true, fmt.Errorf("issued certificate is unusable: %w", err)), nil
 		}
 		res.Action, res.Serial, res.NotAfter = status.DryRun, facts.Serial, facts.NotAfter
 		log.Info("dry run: certificate obtained and discarded", "serial", facts.Serial)
@@ -335,12 +335,12 @@ func (a *Agent) renewOne(ctx context.Context, c config.Certificate, first status
 	sb := store.Bundle{Cert: bundle.Cert, Chain: bundle.Chain, Key: bundle.Key, CA: bundle.Directory, Account: bundle.Account}
 	if claim != nil {
 		if err := a.publish(ctx, c, claim, sb); err != nil {
-			return a.fail(log, c, res, false, err), nil
+			return a.fail(ctx, log, c, res, false, err), nil
 		}
 	}
 	v, facts, err := a.installBundle(log, c, sb, &res)
 	if err != nil {
-		return a.fail(log, c, res, false, err), nil
+		return a.fail(ctx, log, c, res, false, err), nil
 	}
 	res.Action, res.Serial, res.NotAfter, res.Version = status.Renewed, facts.Serial, facts.NotAfter, v.ID
 	if in.Live == nil {
@@ -406,12 +406,17 @@ func (a *Agent) checkNotDueAtOnce(log *slog.Logger, c config.Certificate, f *cer
 	log.Error("renewal storm averted", "err", msg, "next_attempt", st.NextAttempt.UTC().Format(time.RFC3339))
 }
 
-func (a *Agent) fail(log *slog.Logger, c config.Certificate, res status.Result, dryRun bool, err error) status.Result {
+// fail records c's failure with err: the failure count, the last result
+// and the backoff in its state. A dry run records nothing; neither does
+// work cut short by shutdown (ctx, the pass's own context, ended), which is
+// no fault of the CA's or the certificate's. An error that merely wraps a
+// deadline (etcd or the CA did not answer in time) is a failure like any
+// other.
+func (a *Agent) fail(ctx context.Context, log *slog.Logger, c config.Certificate, res status.Result, dryRun bool, err error) status.Result {
 	res.Action, res.Err = status.Failed, err
-	log.Error("renewal failed", "err", err, "dry_run", dryRun)
-	// A dry run records nothing; neither does work cut short by shutdown,
-	// which is no fault of the CA's or the certificate's.
-	if dryRun || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	res.Interrupted = ctx.Err() != nil
+	log.Error("renewal failed", "err", err, "dry_run", dryRun, "interrupted", res.Interrupted)
+	if dryRun || res.Interrupted {
 		return res
 	}
 	st, lerr := a.loadState(c.Name)

@@ -106,6 +106,7 @@ func init() {
 		{"account", accountArgs, "give the ACME account a new key at the CA (RFC 8555 key rollover); the old key stays until the CA took the new one", cmdAccount},
 		{"import", importArgs, "write a configuration for certbot's lineages (default /etc/letsencrypt) and adopt their certificates", cmdImport},
 		{"dns-persist", persistArgs, "print the TXT record each dns-persist certificate needs at each CA (zone-file line, name and value) and whether it is published; exit 0 published, 1 missing or wrong", cmdDNSPersist},
+		{"fleet", fleetArgs, "fleet mode: forget a node that left the fleet (its reports in etcd), so status stops showing it", cmdFleet},
 		{"systemd", systemdArgs, "helpers of the shipped systemd units: list the directories the config makes renewer write (paths), the generator, ExecStartPre and ExecReload", cmdSystemd},
 		{"version", "", "print the version", cmdVersion},
 	}

@@ -347,7 +347,7 @@ func TestFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Fleet{
-		Node: "edge-1", KeyFile: abs(t, "testdata/fleet.key"), LockTTL: DefaultLockTTL, NodeGoneAfter: DefaultNodeGoneAfter,
+		Node: "edge-1", KeyFile: abs(t, "testdata/fleet.key"), LockTTL: DefaultLockTTL, NodeGoneAfter: 15 * time.Minute,
 		Etcd: Etcd{
 			Endpoints: []string{"https://10.0.0.1:2379", "https://10.0.0.2:2379"}, Prefix: "/renewer/prod",
 			CAFile: abs(t, "testdata/etcd-ca.pem"), CertFile: abs(t, "testdata/etcd-client.pem"), KeyFile: abs(t, "testdata/etcd-client.key"),

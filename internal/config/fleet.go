@@ -15,9 +15,11 @@ const (
 	DefaultFleetPrefix = "/renewer"
 	DefaultLockTTL     = 10 * time.Second
 	DefaultDialTimeout = 5 * time.Second
-	// DefaultNodeGoneAfter is node_gone_after: a node whose reports are
-	// older than this is named gone and no longer counts for convergence.
+	// DefaultNodeGoneAfter: a node whose reports are older than this is
+	// gone (it stopped, or left the fleet); live daemons refresh theirs
+	// every quarter of it.
 	DefaultNodeGoneAfter = 10 * time.Minute
+	MinNodeGoneAfter     = time.Second
 )
 
 // Fleet is fleet mode: many nodes serving the same certificates share one
@@ -27,7 +29,7 @@ type Fleet struct {
 	KeyFile string        // the fleet key: private keys in etcd are sealed with it (path resolved)
 	LockTTL time.Duration // lease of a renewal lock: how long a dead node blocks the others
 	// NodeGoneAfter: a node that has not reported for this long is gone
-	// (named in status and metrics; the fleet converges without it).
+	// (named in status and metrics; the fleet converges without it; status.AssessFleet).
 	NodeGoneAfter time.Duration
 	Etcd          Etcd
 	Range         hcl.Range // the fleet block, for errors at run time
@@ -73,8 +75,8 @@ func (d *decoder) fleet(b *hcl.Block) *Fleet {
 		d.attrError(a, "Invalid lock_ttl", "lock_ttl must be at least 2s (etcd leases are granted in whole seconds).")
 	}
 	d.duration(c.Attributes["node_gone_after"], &f.NodeGoneAfter, false)
-	if a := c.Attributes["node_gone_after"]; a != nil && f.NodeGoneAfter < time.Second {
-		d.attrError(a, "Invalid node_gone_after", "node_gone_after must be at least 1s (nodes report every quarter of it).")
+	if a := c.Attributes["node_gone_after"]; a != nil && f.NodeGoneAfter < MinNodeGoneAfter {
+		d.attrError(a, "Invalid node_gone_after", fmt.Sprintf("node_gone_after must be at least %s (live nodes report every quarter of it).", MinNodeGoneAfter))
 	}
 	eb := d.single(c.Blocks.OfType("etcd"))
 	if eb == nil {

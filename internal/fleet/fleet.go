@@ -38,6 +38,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/config"
@@ -84,6 +85,9 @@ type Backend struct {
 	tokens     map[string]string // watch-fed cache of P/challenges/
 
 	errs *requestErrors // failed etcd requests (observe.go)
+
+	auth *tokenAuth // username/password authentication (auth.go); nil without
+
 }
 
 var _ store.Shared = (*Backend)(nil)
@@ -115,21 +119,36 @@ func Open(o Options) (*Backend, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	log := o.Log.With("node", o.Node)
+	// The password is renewer's to present (auth.go): the client never
+	// authenticates by itself. Its log goes to ours (etcderr.go).
+	unary := []grpc.UnaryClientInterceptor{recordUnary}
 	errs := &requestErrors{}
+	dial := errs.dialOptions() // outermost: a request that succeeds after a new token is no failure
+	var auth *tokenAuth
+	if o.Username != "" {
+		auth = newTokenAuth(o.Username, o.Password, o.DialTimeout, log)
+		unary = []grpc.UnaryClientInterceptor{auth.unary, recordUnary}
+		dial = append(dial, grpc.WithPerRPCCredentials(auth), grpc.WithChainStreamInterceptor(auth.stream))
+	}
+	dial = append(dial, grpc.WithChainUnaryInterceptor(unary...))
 	cli, err := clientv3.New(clientv3.Config{
-		Endpoints: o.Endpoints, DialTimeout: o.DialTimeout, TLS: o.TLS, DialOptions: errs.dialOptions(),
-		Username: o.Username, Password: o.Password,
+		Endpoints: o.Endpoints, DialTimeout: o.DialTimeout, TLS: o.TLS,
 		DialKeepAliveTime: 5 * time.Second, DialKeepAliveTimeout: 5 * time.Second,
-		Logger: zap.NewNop(),
+		DialOptions: dial,
+		Logger:      zap.New(&slogCore{log: log.With("component", "etcd-client")}),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fleet: etcd client: %w", err)
 	}
+	if auth != nil {
+		auth.cli = cli
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Backend{
 		cli: cli, prefix: strings.TrimSuffix(o.Prefix, "/"), node: o.Node, key: o.Key,
-		ttl: max(1, int((o.LockTTL+time.Second-1)/time.Second)), log: o.Log.With("node", o.Node), now: o.Now,
-		ctx: ctx, cancel: cancel, tokens: map[string]string{}, opTime: o.DialTimeout, errs: errs,
+		ttl: max(1, int((o.LockTTL+time.Second-1)/time.Second)), log: log, now: o.Now,
+		ctx: ctx, cancel: cancel, tokens: map[string]string{}, opTime: o.DialTimeout, auth: auth, errs: errs,
 	}, nil
 }
 
@@ -212,8 +231,9 @@ func (b *Backend) Key(elems ...string) string {
 	return b.prefix + "/" + strings.Join(elems, "/")
 }
 
+// op bounds one request and keeps what gRPC said on the way (explain).
 func (b *Backend) op(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, b.opTime)
+	return context.WithTimeout(withLastErr(ctx), b.opTime)
 }
 
 // session grants a lease of the lock TTL and keeps it alive until the
@@ -223,7 +243,7 @@ func (b *Backend) session(ctx context.Context) (*concurrency.Session, error) {
 	defer cancel()
 	lease, err := b.cli.Grant(octx, int64(b.ttl))
 	if err != nil {
-		return nil, fmt.Errorf("fleet: etcd lease: %w", err)
+		return nil, fmt.Errorf("fleet: etcd lease: %w", explain(octx, err))
 	}
 	s, err := concurrency.NewSession(b.cli, concurrency.WithLease(lease.ID), concurrency.WithContext(b.ctx))
 	if err != nil {
@@ -247,7 +267,7 @@ func (b *Backend) Claim(ctx context.Context, name string) (store.Claim, bool, er
 		return nil, false, nil
 	case err != nil:
 		_ = s.Close()
-		return nil, false, fmt.Errorf("fleet: claim %s: %w", name, err)
+		return nil, false, fmt.Errorf("fleet: claim %s: %w", name, explain(octx, err))
 	}
 	b.markHolder(octx, s, name)
 	b.log.Debug("renewal lock taken", "cert", name, "lock", m.Key())
@@ -295,7 +315,7 @@ func (c *claim) Publish(ctx context.Context, p store.Published) error {
 	defer cancel()
 	resp, err := c.b.cli.Txn(octx).If(c.m.IsOwner()).Then(clientv3.OpPut(k, string(raw))).Commit()
 	if err != nil {
-		return fmt.Errorf("fleet: publish %s: %w", c.name, err)
+		return fmt.Errorf("fleet: publish %s: %w", c.name, explain(octx, err))
 	}
 	if !resp.Succeeded {
 		return fmt.Errorf("fleet: publish %s: %w", c.name, store.ErrClaimLost)
@@ -323,7 +343,7 @@ func (b *Backend) Latest(ctx context.Context, name string) (*store.Published, er
 	defer cancel()
 	resp, err := b.cli.Get(octx, k)
 	if err != nil {
-		return nil, fmt.Errorf("fleet: read %s: %w", name, err)
+		return nil, fmt.Errorf("fleet: read %s: %w", name, explain(octx, err))
 	}
 	if len(resp.Kvs) == 0 {
 		return nil, nil
@@ -355,7 +375,7 @@ func (b *Backend) Report(ctx context.Context, name string, r store.NodeReport) e
 	octx, cancel := b.op(ctx)
 	defer cancel()
 	if _, err := b.cli.Put(octx, b.Key("nodes", name, b.node), string(raw)); err != nil {
-		return fmt.Errorf("fleet: report %s: %w", name, err)
+		return fmt.Errorf("fleet: report %s: %w", name, explain(octx, err))
 	}
 	return nil
 }
@@ -366,7 +386,7 @@ func (b *Backend) Reports(ctx context.Context, name string) ([]store.NodeReport,
 	defer cancel()
 	resp, err := b.cli.Get(octx, b.Key("nodes", name)+"/", clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
-		return nil, fmt.Errorf("fleet: reports of %s: %w", name, err)
+		return nil, fmt.Errorf("fleet: reports of %s: %w", name, explain(octx, err))
 	}
 	var out []store.NodeReport
 	for _, kv := range resp.Kvs {
@@ -393,10 +413,10 @@ func (b *Backend) SyncAccount(ctx context.Context, acct string, get func() ([]by
 	}
 	defer s.Close()
 	m := concurrency.NewMutex(s, b.Key("locks", "accounts", acct))
-	lctx, cancel := context.WithTimeout(ctx, accountLockWait)
+	lctx, cancel := context.WithTimeout(withLastErr(ctx), accountLockWait)
 	defer cancel()
 	if err := m.Lock(lctx); err != nil {
-		return fmt.Errorf("fleet: account %s: lock: %w", acct, err)
+		return fmt.Errorf("fleet: account %s: lock: %w", acct, explain(lctx, err))
 	}
 	defer func() {
 		uctx, cancel := b.op(context.Background())
@@ -405,6 +425,7 @@ func (b *Backend) SyncAccount(ctx context.Context, acct string, get func() ([]by
 	}()
 	octx, ocancel := b.op(ctx)
 	resp, err := b.cli.Get(octx, k)
+	err = explain(octx, err)
 	ocancel()
 	if err != nil {
 		return fmt.Errorf("fleet: account %s: %w", acct, err)
@@ -434,7 +455,7 @@ func (b *Backend) SyncAccount(ctx context.Context, acct string, get func() ([]by
 	defer ocancel()
 	tr, err := b.cli.Txn(octx).If(m.IsOwner()).Then(clientv3.OpPut(k, string(sealed))).Commit()
 	if err != nil {
-		return fmt.Errorf("fleet: account %s: %w", acct, err)
+		return fmt.Errorf("fleet: account %s: %w", acct, explain(octx, err))
 	}
 	if !tr.Succeeded {
 		return fmt.Errorf("fleet: account %s: %w", acct, store.ErrClaimLost)
@@ -443,12 +464,10 @@ func (b *Backend) SyncAccount(ctx context.Context, acct string, get func() ([]by
 	return nil
 }
 
-// watchRetry is the pause before a failed watch is set up again.
-const watchRetry = time.Second
-
 // Changes implements store.Shared. The watch requires a leader, so a node
 // whose member lost its quorum notices; when it is set up again (the node
-// is back), a value is sent so the caller catches up.
+// is back), a value is sent so the caller catches up. Failures back off
+// (watch.go).
 func (b *Backend) Changes(ctx context.Context) <-chan struct{} {
 	out := make(chan struct{}, 1)
 	kick := func() {
@@ -458,23 +477,29 @@ func (b *Backend) Changes(ctx context.Context) <-chan struct{} {
 		}
 	}
 	go func() {
+		retry := &watchRetry{what: "certificates"}
 		for ctx.Err() == nil && b.ctx.Err() == nil {
-			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(withLastErr(ctx)))
 			stop := context.AfterFunc(b.ctx, cancel)
 			wch := b.cli.Watch(wctx, b.Key("certs")+"/", clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+			var werr error
 			for resp := range wch {
-				if err := resp.Err(); err != nil {
-					b.log.Warn("fleet watch interrupted", "err", err)
+				if werr = resp.Err(); werr != nil {
 					break
 				}
+				retry.ok(b.log)
 				kick() // created notification (a catch-up) or a new version
 			}
 			stop()
 			cancel()
-			select {
-			case <-ctx.Done():
-			case <-b.ctx.Done():
-			case <-time.After(watchRetry):
+			if ctx.Err() != nil || b.ctx.Err() != nil {
+				return
+			}
+			if werr == nil {
+				werr = errors.New("watch closed")
+			}
+			if !b.sleep(ctx, b.watchFailed(wctx, retry, werr)) {
+				return
 			}
 		}
 	}()
@@ -487,10 +512,10 @@ func (b *Backend) PutToken(ctx context.Context, token, keyAuth string) error {
 	defer cancel()
 	lease, err := b.cli.Grant(octx, tokenTTL)
 	if err != nil {
-		return fmt.Errorf("fleet: token lease: %w", err)
+		return fmt.Errorf("fleet: token lease: %w", explain(octx, err))
 	}
 	if _, err := b.cli.Put(octx, b.Key("challenges", token), keyAuth, clientv3.WithLease(lease.ID)); err != nil {
-		return fmt.Errorf("fleet: put token: %w", err)
+		return fmt.Errorf("fleet: put token: %w", explain(octx, err))
 	}
 	return nil
 }
@@ -501,11 +526,11 @@ func (b *Backend) DeleteToken(ctx context.Context, token string) error {
 	defer cancel()
 	resp, err := b.cli.Get(octx, b.Key("challenges", token))
 	if err != nil {
-		return fmt.Errorf("fleet: delete token: %w", err)
+		return fmt.Errorf("fleet: delete token: %w", explain(octx, err))
 	}
 	for _, kv := range resp.Kvs { // revoking the lease deletes the key
 		if _, err := b.cli.Revoke(octx, clientv3.LeaseID(kv.Lease)); err != nil {
-			return fmt.Errorf("fleet: delete token: %w", err)
+			return fmt.Errorf("fleet: delete token: %w", explain(octx, err))
 		}
 	}
 	return nil
@@ -515,7 +540,9 @@ func (b *Backend) DeleteToken(ctx context.Context, token string) error {
 const tokenLookup = 2 * time.Second
 
 // Token implements store.Shared (acme.TokenStore): from a cache fed by a
-// watch on P/challenges/, else (a token presented a moment ago) from etcd.
+// watch on P/challenges/ (started by ServeTokens, which the daemon calls
+// when it starts serving challenges; else by the first lookup), else (a
+// token presented a moment ago) from etcd.
 func (b *Backend) Token(token string) (string, bool) {
 	if !tokenRE.MatchString(token) { // ACME tokens are base64url (RFC 8555 8.3)
 		return "", false
@@ -536,13 +563,15 @@ func (b *Backend) Token(token string) (string, bool) {
 	return string(resp.Kvs[0].Value), true
 }
 
-// ServeTokens starts the token cache now rather than at the first lookup.
+// ServeTokens starts the token cache and its watch now rather than at the
+// first lookup (agent.ServeChallenges calls it in the daemon).
 func (b *Backend) ServeTokens() {
 	b.tokensOnce.Do(func() { go b.watchTokens() })
 }
 
 func (b *Backend) watchTokens() {
 	pfx := b.Key("challenges") + "/"
+	retry := &watchRetry{what: "challenge tokens"}
 	for b.ctx.Err() == nil {
 		ctx, cancel := b.op(b.ctx)
 		resp, err := b.cli.Get(ctx, pfx, clientv3.WithPrefix())
@@ -555,8 +584,10 @@ func (b *Backend) watchTokens() {
 			b.tokensMu.Lock()
 			b.tokens = fresh
 			b.tokensMu.Unlock()
-			for wr := range b.cli.Watch(b.ctx, pfx, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1)) {
-				if wr.Err() != nil {
+			retry.ok(b.log)
+			wctx := withLastErr(b.ctx)
+			for wr := range b.cli.Watch(wctx, pfx, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1)) {
+				if err = wr.Err(); err != nil {
 					break
 				}
 				b.tokensMu.Lock()
@@ -570,10 +601,16 @@ func (b *Backend) watchTokens() {
 				}
 				b.tokensMu.Unlock()
 			}
+			ctx = wctx
 		}
-		select {
-		case <-b.ctx.Done():
-		case <-time.After(watchRetry):
+		if b.ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("watch closed")
+		}
+		if !b.sleep(b.ctx, b.watchFailed(ctx, retry, err)) {
+			return
 		}
 	}
 }

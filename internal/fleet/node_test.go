@@ -38,6 +38,7 @@ type fleetSetup struct {
 	domain string
 	prefix string
 	key    string // key file
+	etcd   string // more attributes of the etcd block (username, password_file)
 }
 
 func newFleetSetup(t *testing.T, ca *testca.CA, domain string) *fleetSetup {
@@ -68,6 +69,7 @@ fleet {
     endpoints    = [%q]
     prefix       = %q
     dial_timeout = "2s"
+%s
   }
 }
 acme {
@@ -97,7 +99,7 @@ certificate "www" {
     server_name = %q
   }
 }
-`, name, s.key, endpoint, s.prefix, s.ca.Directory, s.ca.CABundle, s.domain, ip, s.ca.HTTPPort, installDir, n.bundle, n.hookFile,
+`, name, s.key, endpoint, s.prefix, s.etcd, s.ca.Directory, s.ca.CABundle, s.domain, ip, s.ca.HTTPPort, installDir, n.bundle, n.hookFile,
 		serveInstalled(t, installDir), s.domain)
 	writeFile(t, n.file, src, 0o600)
 	cfg, err := config.Load(n.file)

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/nacl/secretbox"
+
+	"github.com/renewer/renewer/internal/store"
 )
 
 // Key is the fleet key: private keys (of certificates and of the ACME
@@ -19,7 +21,7 @@ type Key [32]byte
 
 // ErrWrongKey is returned (wrapped) when a sealed value does not open with
 // this node's fleet key: another key sealed it, or it was altered.
-var ErrWrongKey = errors.New("cannot be opened with this fleet key (a different fleet key sealed it, or it was altered)")
+var ErrWrongKey = store.ErrWrongFleetKey
 
 // LoadKey reads a fleet key file: 32 bytes, as base64 or hex text (what
 // `head -c 32 /dev/urandom | base64` writes) or raw. The file must not be

@@ -6,7 +6,6 @@ package report
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -116,8 +115,7 @@ func (r *Reporter) Finished(res status.Result) {
 					res.Serial, res.NotAfter.UTC().Format(time.RFC3339), res.Decision.Reason),
 			})
 		}
-	case res.Action == status.Failed && res.Err != nil &&
-		!errors.Is(res.Err, context.Canceled) && !errors.Is(res.Err, context.DeadlineExceeded):
+	case res.Action == status.Failed && res.Err != nil && !res.Interrupted:
 		if r.metrics != nil {
 			r.metrics.Renewal(res.Name, false)
 		}

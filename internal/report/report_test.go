@@ -246,7 +246,9 @@ metrics {}
 	// and its failure is over ("recovered").
 	rep.Finished(status.Result{Name: "failing", Action: status.Renewed, Serial: "beef", NotAfter: now.Add(90 * day), Decision: plan.Decision{Reason: plan.InWindow}})
 	rep.Finished(status.Result{Name: "old", Action: status.Failed, Err: fmt.Errorf("boom")})
-	rep.Finished(status.Result{Name: "fresh", Action: status.Failed, Err: context.Canceled}) // shutdown: not a failure
+	rep.Finished(status.Result{Name: "fresh", Action: status.Failed, Err: context.Canceled, Interrupted: true}) // shutdown: not a failure
+	// etcd (or the CA) not answering in time is a failure like any other.
+	rep.Finished(status.Result{Name: "pending", Action: status.Failed, Err: fmt.Errorf("fleet: claim pending: %w", context.DeadlineExceeded)})
 	install(t, st, "failing", now.Add(-time.Minute), now.Add(90*day))
 	st.SaveState("failing", store.State{LastResult: "renewed"})
 	rep.HookRan("pending", "reload", nil)
@@ -269,6 +271,7 @@ metrics {}
 		{map[string]string{"name": "failing", "result": "success"}, 1},
 		{map[string]string{"name": "old", "result": "failure"}, 1},
 		{map[string]string{"name": "fresh", "result": "failure"}, 0},
+		{map[string]string{"name": "pending", "result": "failure"}, 1},
 	} {
 		if v, _ := gauge(t, m, "renewer_renewals_total", c.labels); v != c.want {
 			t.Errorf("renewals_total%v = %v, want %v", c.labels, v, c.want)

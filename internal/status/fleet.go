@@ -132,7 +132,7 @@ func AssessFleet(in FleetInput, now time.Time) FleetCondition {
 		n := FleetNode{Node: r.Node, Serial: r.Serial, Applied: r.Applied, Verified: r.Verified, Reported: r.At,
 			Endpoints: r.Endpoints, Error: r.Error, ServedNotAfter: servedNotAfter(r), Served: servedOf(r, k.Serial)}
 		switch {
-		case in.GoneAfter > 0 && now.Sub(r.At) > in.GoneAfter:
+		case IsGone(r.At, now, in.GoneAfter):
 			n.State = NodeGone
 			gone := fmt.Sprintf("no report for %s (node_gone_after %s)", roundAge(now.Sub(r.At)), roundAge(in.GoneAfter))
 			if n.Error != "" {

@@ -40,6 +40,11 @@ type Result struct {
 	// backoff holds) or, after a new version went live, the fsync of live/
 	// or pruning.
 	StoreErr error
+	// Interrupted: the pass's own context ended (shutdown) while the
+	// certificate was worked on. Its failure is not recorded in state nor
+	// counted: no fault of the CA's or the certificate's. A deadline of a
+	// request (to etcd, to the CA) is not an interruption.
+	Interrupted bool
 }
 
 // OK reports whether the result needs no attention.

@@ -51,6 +51,10 @@ type Claim interface {
 	Release()
 }
 
+// ErrWrongFleetKey is returned (wrapped) when a shared value cannot be
+// opened with this node's fleet key: the node is misconfigured, not cut off.
+var ErrWrongFleetKey = errors.New("cannot be opened with this fleet key (a different fleet key sealed it, or it was altered)")
+
 // ErrClaimLost is returned (wrapped) by Claim.Publish when the lock is gone.
 var ErrClaimLost = errors.New("renewal lock lost to another node")
 

@@ -3,6 +3,7 @@ acme { directory = "letsencrypt" }
 fleet {
   node     = "edge-1"
   key_file = "fleet.key"
+  node_gone_after = "15m"
   etcd {
     endpoints     = ["https://10.0.0.1:2379", "https://10.0.0.2:2379"]
     prefix        = "/renewer/prod"

@@ -3,6 +3,7 @@ acme { directory = "letsencrypt" }
 fleet {
   node     = "-edge"
   lock_ttl = "1s"
+  node_gone_after = "500ms"
   etcd {
     endpoints = []
     prefix    = "renewer/"
