@@ -29,6 +29,12 @@ func faultCerts(t *testing.T) int { return envInt(t, "RENEWER_FAULT_CERTS", 5) }
 // across a CA outage; `make soak` raises it with RENEWER_FAULT_ROUNDS.
 func faultRounds(t *testing.T) int { return envInt(t, "RENEWER_FAULT_ROUNDS", 1) }
 
+// faultNonceReject is the percentage of nonces Pebble rejects in
+// TestCAFaults; `make soak` raises it to 50 with RENEWER_FAULT_NONCEREJECT.
+// Each rejection costs lego a real back-off of 200 ms or more, which at 50%
+// made the test take a minute.
+func faultNonceReject(t *testing.T) int { return envInt(t, "RENEWER_FAULT_NONCEREJECT", 15) }
+
 func envInt(t *testing.T, name string, def int) int {
 	s := os.Getenv(name)
 	if s == "" {
@@ -42,15 +48,16 @@ func envInt(t *testing.T, name string, def int) int {
 }
 
 // TestCAFaults runs the daemon's schedule on a fake clock against a Pebble
-// that rejects half its nonces, behind a proxy that answers 15% of requests
-// with 500, 503, 429 (Retry-After), a reset connection or a slow answer.
+// that rejects some of its nonces (faultNonceReject), behind a proxy that
+// answers 15% of requests with 500, 503, 429 (Retry-After), a reset
+// connection or a slow answer.
 // Every certificate is obtained. Then, in each round, the CA asks for every
 // certificate to be replaced and goes down for six (fake) hours: the
 // requests while it is down are bounded by the backoff schedule and the live
 // files never change; when it is back, every certificate is renewed.
 func TestCAFaults(t *testing.T) {
 	t.Parallel()
-	ca := testca.StartT(t, testca.Options{Env: []string{"PEBBLE_WFE_NONCEREJECT=50"}})
+	ca := testca.StartT(t, testca.Options{Env: []string{fmt.Sprintf("PEBBLE_WFE_NONCEREJECT=%d", faultNonceReject(t))}})
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	proxy, err := testca.StartFaultProxy(ca, 0.15, seed)

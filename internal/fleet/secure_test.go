@@ -95,6 +95,7 @@ func TestEtcdTLSAndAuth(t *testing.T) {
 	cfg.ClientTLSInfo.TrustedCAFile, cfg.ClientTLSInfo.ClientCertAuth = p.ca, true
 	cfg.LogLevel = "error"
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	cfg.BcryptCost = 4 // bcrypt's least: a password check answers within the dial timeout on a busy machine under -race
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		t.Fatal(err)
