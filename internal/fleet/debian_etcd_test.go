@@ -103,34 +103,6 @@ func startDebianCluster(t *testing.T, bin string, ttl time.Duration) (eps, logs 
 	}
 }
 
-// enableAuth makes root and a renewer user (password pw) whose role may
-// read and write prefix only, and enables authentication.
-func enableAuth(t *testing.T, eps []string, prefix, pw string) {
-	t.Helper()
-	admin, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	ctx := context.Background()
-	for _, step := range []func() error{
-		func() error { _, err := admin.UserAdd(ctx, "root", "rootpw"); return err },
-		func() error { _, err := admin.UserGrantRole(ctx, "root", "root"); return err },
-		func() error { _, err := admin.UserAdd(ctx, "renewer", pw); return err },
-		func() error { _, err := admin.RoleAdd(ctx, "renewer"); return err },
-		func() error {
-			_, err := admin.RoleGrantPermission(ctx, "renewer", prefix+"/", clientv3.GetPrefixRangeEnd(prefix+"/"), clientv3.PermissionType(clientv3.PermReadWrite))
-			return err
-		},
-		func() error { _, err := admin.UserGrantRole(ctx, "renewer", "renewer"); return err },
-		func() error { _, err := admin.AuthEnable(ctx); return err },
-	} {
-		if err := step(); err != nil {
-			t.Fatalf("etcd auth setup: %v", err)
-		}
-	}
-}
-
 // Against Debian's etcd server (3.4) with username/password
 // authentication and a 10-second token lifetime, a 3-node fleet keeps
 // renewing for several lifetimes: between renewals every node is idle for
@@ -149,7 +121,12 @@ func TestFleetDebianEtcdPasswordPastTokenExpiry(t *testing.T) {
 	const domain = "debian.example.test"
 	pointAt(t, ca, domain, "127.0.0.3") // the CA reaches edge-1 only
 	s := newFleetSetup(t, ca, domain)
-	enableAuth(t, eps, s.prefix, "s3cret")
+	admin, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enableAuth(t, admin, s.prefix, "s3cret")
+	admin.Close()
 	pw := filepath.Join(t.TempDir(), "etcd.password")
 	writeFile(t, pw, "s3cret\n", 0o600)
 	s.etcd = fmt.Sprintf("    username = \"renewer\"\n    password_file = %q", pw)

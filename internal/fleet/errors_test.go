@@ -56,7 +56,15 @@ func startTLSEtcd(t *testing.T, p pki, prefix, pw string) string {
 	}
 	// Authentication, set up over the client TLS connection.
 	fc := &config.Fleet{Etcd: config.Etcd{Endpoints: []string{cu.String()}, CAFile: p.ca, CertFile: p.clientCert, KeyFile: p.clientKey}}
-	cli := adminClient(t, fc)
+	enableAuth(t, adminClient(t, fc), prefix, pw)
+	return cu.String()
+}
+
+// enableAuth, as an etcd administrator would through cli: a root user,
+// then a renewer user (password pw) that may read and write under prefix
+// only, then authentication on.
+func enableAuth(t *testing.T, cli *clientv3.Client, prefix, pw string) {
+	t.Helper()
 	ctx := context.Background()
 	for _, step := range []func() error{
 		func() error { _, err := cli.UserAdd(ctx, "root", "rootpw"); return err },
@@ -74,7 +82,6 @@ func startTLSEtcd(t *testing.T, p pki, prefix, pw string) string {
 			t.Fatalf("etcd auth setup: %v", err)
 		}
 	}
-	return cu.String()
 }
 
 // adminClient is an etcd client with fc's TLS settings (no password).

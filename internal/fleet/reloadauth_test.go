@@ -36,22 +36,7 @@ func TestFleetReloadRotatedPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	for _, step := range []func() error{
-		func() error { _, err := admin.UserAdd(ctx, "root", "rootpw"); return err },
-		func() error { _, err := admin.UserGrantRole(ctx, "root", "root"); return err },
-		func() error { _, err := admin.UserAdd(ctx, "renewer", "s3cret"); return err },
-		func() error { _, err := admin.RoleAdd(ctx, "renewer"); return err },
-		func() error {
-			_, err := admin.RoleGrantPermission(ctx, "renewer", "/cred/", clientv3.GetPrefixRangeEnd("/cred/"), clientv3.PermissionType(clientv3.PermReadWrite))
-			return err
-		},
-		func() error { _, err := admin.UserGrantRole(ctx, "renewer", "renewer"); return err },
-		func() error { _, err := admin.AuthEnable(ctx); return err },
-	} {
-		if err := step(); err != nil {
-			t.Fatalf("etcd auth setup: %v", err)
-		}
-	}
+	enableAuth(t, admin, "/cred", "s3cret")
 	root, err := clientv3.New(clientv3.Config{Endpoints: []string{cu.String()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
 		Username: "root", Password: "rootpw"})
 	if err != nil {

@@ -5,23 +5,17 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"math/big"
 	"net"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/fleet"
@@ -82,65 +76,15 @@ func TestEtcdTLSAndAuth(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	p := newPKI(t, dir, "renewer")
-	cport := freePort(t)
-	pport := freePort(t)
-	cu := url.URL{Scheme: "https", Host: fmt.Sprintf("127.0.0.1:%d", cport)}
-	pu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", pport)}
-	cfg := embed.NewConfig()
-	cfg.Name, cfg.Dir = "secure", filepath.Join(dir, "data")
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
-	cfg.InitialCluster = "secure=" + pu.String()
-	cfg.ClientTLSInfo.CertFile, cfg.ClientTLSInfo.KeyFile = p.serverCert, p.serverKey
-	cfg.ClientTLSInfo.TrustedCAFile, cfg.ClientTLSInfo.ClientCertAuth = p.ca, true
-	cfg.LogLevel = "error"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	cfg.BcryptCost = 4 // bcrypt's least: a password check answers within the dial timeout on a busy machine under -race
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(30 * time.Second):
-		t.Fatal("etcd not ready")
-	}
-
-	// An administrator enables authentication; renewer may use /secure/ only.
-	pair, _ := tls.LoadX509KeyPair(p.clientCert, p.clientKey)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM([]byte(readFile(t, p.ca)))
-	admin, err := clientv3.New(clientv3.Config{Endpoints: []string{cu.String()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
-		TLS: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	ep := startTLSEtcd(t, p, "/secure", "s3cret")
 	ctx := context.Background()
-	for _, step := range []func() error{
-		func() error { _, err := admin.UserAdd(ctx, "root", "rootpw"); return err },
-		func() error { _, err := admin.UserGrantRole(ctx, "root", "root"); return err },
-		func() error { _, err := admin.UserAdd(ctx, "renewer", "s3cret"); return err },
-		func() error { _, err := admin.RoleAdd(ctx, "renewer"); return err },
-		func() error {
-			_, err := admin.RoleGrantPermission(ctx, "renewer", "/secure/", clientv3.GetPrefixRangeEnd("/secure/"), clientv3.PermissionType(clientv3.PermReadWrite))
-			return err
-		},
-		func() error { _, err := admin.UserGrantRole(ctx, "renewer", "renewer"); return err },
-		func() error { _, err := admin.AuthEnable(ctx); return err },
-	} {
-		if err := step(); err != nil {
-			t.Fatalf("etcd auth setup: %v", err)
-		}
-	}
 
 	k := newKey(t)
 	keyFile, pwFile := filepath.Join(dir, "fleet.key"), filepath.Join(dir, "etcd.password")
 	writeFile(t, keyFile, k.String(), 0o600)
 	writeFile(t, pwFile, "s3cret\n", 0o600)
 	fc := &config.Fleet{Node: "n1", KeyFile: keyFile, LockTTL: 2 * time.Second, Range: hcl.Range{Filename: "renewer.hcl"},
-		Etcd: config.Etcd{Endpoints: []string{cu.String()}, Prefix: "/secure", CAFile: p.ca, CertFile: p.clientCert, KeyFile: p.clientKey,
+		Etcd: config.Etcd{Endpoints: []string{ep}, Prefix: "/secure", CAFile: p.ca, CertFile: p.clientCert, KeyFile: p.clientKey,
 			Username: "renewer", PasswordFile: pwFile, DialTimeout: 5 * time.Second}}
 	b, err := fleet.OpenConfig(fc, logger(t, "n1"))
 	if err != nil {
