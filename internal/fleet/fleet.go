@@ -403,67 +403,6 @@ func (b *Backend) Reports(ctx context.Context, name string) ([]store.NodeReport,
 // accountLockWait bounds the wait for another node registering the account.
 const accountLockWait = 2 * time.Minute
 
-// SyncAccount implements store.Shared.
-// P/accounts/<acct> holds, sealed, what get returned (acme.ExportAccount).
-func (b *Backend) SyncAccount(ctx context.Context, acct string, get func() ([]byte, error), put func([]byte) error, register func(context.Context) error) error {
-	k := b.Key("accounts", acct)
-	s, err := b.session(ctx)
-	if err != nil {
-		return fmt.Errorf("fleet: account %s: %w", acct, err)
-	}
-	defer s.Close()
-	m := concurrency.NewMutex(s, b.Key("locks", "accounts", acct))
-	lctx, cancel := context.WithTimeout(withLastErr(ctx), accountLockWait)
-	defer cancel()
-	if err := m.Lock(lctx); err != nil {
-		return fmt.Errorf("fleet: account %s: lock: %w", acct, explain(lctx, err))
-	}
-	defer func() {
-		uctx, cancel := b.op(context.Background())
-		defer cancel()
-		_ = m.Unlock(uctx)
-	}()
-	octx, ocancel := b.op(ctx)
-	resp, err := b.cli.Get(octx, k)
-	err = explain(octx, err)
-	ocancel()
-	if err != nil {
-		return fmt.Errorf("fleet: account %s: %w", acct, err)
-	}
-	if len(resp.Kvs) > 0 {
-		plain, err := b.key.open(k, resp.Kvs[0].Value)
-		if err != nil {
-			return fmt.Errorf("fleet: account %s: %w", acct, err)
-		}
-		if err := put(plain); err != nil {
-			return fmt.Errorf("fleet: account %s: %w", acct, err)
-		}
-		return nil
-	}
-	if err := register(ctx); err != nil {
-		return err
-	}
-	plain, err := get()
-	if err != nil {
-		return fmt.Errorf("fleet: account %s: %w", acct, err)
-	}
-	sealed, err := b.key.seal(k, plain)
-	if err != nil {
-		return err
-	}
-	octx, ocancel = b.op(ctx)
-	defer ocancel()
-	tr, err := b.cli.Txn(octx).If(m.IsOwner()).Then(clientv3.OpPut(k, string(sealed))).Commit()
-	if err != nil {
-		return fmt.Errorf("fleet: account %s: %w", acct, explain(octx, err))
-	}
-	if !tr.Succeeded {
-		return fmt.Errorf("fleet: account %s: %w", acct, store.ErrClaimLost)
-	}
-	b.log.Info("ACME account shared with the fleet", "account", acct)
-	return nil
-}
-
 // Changes implements store.Shared. The watch requires a leader, so a node
 // whose member lost its quorum notices; when it is set up again (the node
 // is back), a value is sent so the caller catches up. Failures back off
