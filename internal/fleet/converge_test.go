@@ -12,14 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/renewer/renewer/internal/agent"
 	"github.com/renewer/renewer/internal/cli"
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/fleet"
 	"github.com/renewer/renewer/internal/metrics"
+	"github.com/renewer/renewer/internal/metrics/metricstest"
 	"github.com/renewer/renewer/internal/report"
 	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/store"
@@ -155,45 +153,6 @@ func (n *convNode) statusTable(t *testing.T) string {
 	return out.String()
 }
 
-// gauge is the value of the series name{labels} in reg; ok is false when
-// there is no such series.
-func gauge(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) (v float64, ok bool) {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, l := range m.GetLabel() {
-				got[l.GetName()] = l.GetValue()
-			}
-			for k, want := range labels {
-				if got[k] != want {
-					continue series
-				}
-			}
-			return value(m), true
-		}
-	}
-	return 0, false
-}
-
-func value(m *dto.Metric) float64 {
-	switch {
-	case m.GetGauge() != nil:
-		return m.GetGauge().GetValue()
-	case m.GetCounter() != nil:
-		return m.GetCounter().GetValue()
-	}
-	return 0
-}
-
 func fleetNode(cs cli.CertStatus, name string) (cli.FleetNode, bool) {
 	for _, n := range cs.Fleet {
 		if n.Node == name {
@@ -230,8 +189,8 @@ func TestFleetConvergence(t *testing.T) {
 	reg := watcher.metrics.Registry()
 	converged := func(serial string) func() bool {
 		return func() bool {
-			c, ok := gauge(t, reg, "renewer_fleet_converged", map[string]string{"name": "www"})
-			u, _ := gauge(t, reg, "renewer_fleet_unconverged_seconds", map[string]string{"name": "www"})
+			c, ok := metricstest.Value(t, reg, "renewer_fleet_converged", map[string]string{"name": "www"})
+			u, _ := metricstest.Value(t, reg, "renewer_fleet_unconverged_seconds", map[string]string{"name": "www"})
 			k, err := watcher.agent(t).FleetCondition(context.Background(), "www")
 			return ok && c == 1 && u == 0 && err == nil && k.Converged && k.Serial == serial && k.Live == 3
 		}
@@ -288,13 +247,13 @@ func TestFleetConvergence(t *testing.T) {
 	}
 	var u1 float64
 	eventually(t, 10*time.Second, "renewer_fleet_unconverged_seconds above 0", func() bool {
-		u1, _ = gauge(t, reg, "renewer_fleet_unconverged_seconds", map[string]string{"name": "www"})
+		u1, _ = metricstest.Value(t, reg, "renewer_fleet_unconverged_seconds", map[string]string{"name": "www"})
 		return u1 > 0
 	})
 	time.Sleep(1100 * time.Millisecond)
-	u2, _ := gauge(t, reg, "renewer_fleet_unconverged_seconds", map[string]string{"name": "www"})
-	cur, ok := gauge(t, reg, "renewer_fleet_node_current", map[string]string{"name": "www", "node": "edge-2"})
-	conv, _ := gauge(t, reg, "renewer_fleet_converged", map[string]string{"name": "www"})
+	u2, _ := metricstest.Value(t, reg, "renewer_fleet_unconverged_seconds", map[string]string{"name": "www"})
+	cur, ok := metricstest.Value(t, reg, "renewer_fleet_node_current", map[string]string{"name": "www", "node": "edge-2"})
+	conv, _ := metricstest.Value(t, reg, "renewer_fleet_converged", map[string]string{"name": "www"})
 	if u2 < u1+1 || !ok || cur != 0 || conv != 0 {
 		t.Errorf("metrics while unconverged: unconverged_seconds %v then %v (want it to rise by 1s), edge-2 current %v (%v), converged %v",
 			u1, u2, cur, ok, conv)
@@ -312,7 +271,7 @@ func TestFleetConvergence(t *testing.T) {
 		n2.ServedSerial != second || n2.Error != "" || len(cs.FleetProblems) != 0 {
 		t.Fatalf("status once edge-2 is fixed: exit %d, converged %v, edge-2 %+v, problems %q", code, cs.FleetConverged, n2, cs.FleetProblems)
 	}
-	if na, ok := gauge(t, reg, "renewer_fleet_served_not_after_timestamp_seconds", map[string]string{"name": "www", "node": "edge-2"}); !ok ||
+	if na, ok := metricstest.Value(t, reg, "renewer_fleet_served_not_after_timestamp_seconds", map[string]string{"name": "www", "node": "edge-2"}); !ok ||
 		int64(na) != res[0].NotAfter.Unix() {
 		t.Errorf("edge-2's served not-after %v (%v), want %d", na, ok, res[0].NotAfter.Unix())
 	}
@@ -373,9 +332,9 @@ func TestFleetConvergence(t *testing.T) {
 		t.Errorf("status with edge-1 gone: exit %d, converged %v, problems %q", code, cs.FleetConverged, cs.FleetProblems)
 	}
 	eventually(t, 5*time.Second, "metrics name edge-1 gone", func() bool {
-		g, ok := gauge(t, reg, "renewer_fleet_node_gone", map[string]string{"node": "edge-1"})
-		live, _ := gauge(t, reg, "renewer_fleet_nodes", map[string]string{"state": "live"})
-		gone, _ := gauge(t, reg, "renewer_fleet_nodes", map[string]string{"state": "gone"})
+		g, ok := metricstest.Value(t, reg, "renewer_fleet_node_gone", map[string]string{"node": "edge-1"})
+		live, _ := metricstest.Value(t, reg, "renewer_fleet_nodes", map[string]string{"state": "live"})
+		gone, _ := metricstest.Value(t, reg, "renewer_fleet_nodes", map[string]string{"state": "gone"})
 		return ok && g == 1 && live == 2 && gone == 1
 	})
 	if table := watcher.statusTable(t); !strings.Contains(table, "GONE: no report for") {

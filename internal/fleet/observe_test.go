@@ -10,6 +10,7 @@ import (
 
 	"github.com/renewer/renewer/internal/fleet"
 	"github.com/renewer/renewer/internal/metrics"
+	"github.com/renewer/renewer/internal/metrics/metricstest"
 )
 
 // The node holding a renewal lock is recorded with it: released, or its
@@ -76,7 +77,7 @@ func TestEtcdRequestErrorsCounted(t *testing.T) {
 	m := metrics.New("test")
 	b.SetRequestErrorHook(m.EtcdRequestError)
 	counted := func() float64 {
-		v, _ := gauge(t, m.Registry(), "renewer_fleet_etcd_request_errors_total", nil)
+		v, _ := metricstest.Value(t, m.Registry(), "renewer_fleet_etcd_request_errors_total", nil)
 		return v
 	}
 	ctx := context.Background()

@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/renewer/renewer/internal/agent"
 	"github.com/renewer/renewer/internal/metrics"
+	"github.com/renewer/renewer/internal/metrics/metricstest"
 	"github.com/renewer/renewer/internal/report"
 	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/testca"
@@ -67,7 +66,7 @@ func TestFleetEtcdUnreachableCountsAsFailure(t *testing.T) {
 		{"renewer_renewals_total", map[string]string{"name": "www", "result": "failure"}},
 		{"renewer_certificate_consecutive_failures", map[string]string{"name": "www"}},
 	} {
-		if v, ok := metricValue(t, m, c.name, c.labels); !ok || v != 1 {
+		if v, ok := metricstest.Value(t, m.Registry(), c.name, c.labels); !ok || v != 1 {
 			t.Errorf("%s%v = %v (present %v), want 1", c.name, c.labels, v, ok)
 		}
 	}
@@ -86,38 +85,4 @@ func TestFleetEtcdUnreachableCountsAsFailure(t *testing.T) {
 	if o := issued.Orders(); o != 0 {
 		t.Errorf("Pebble got %d orders while etcd was unreachable", o)
 	}
-}
-
-// metricValue is the value of the series of name with exactly labels.
-func metricValue(t *testing.T, m *metrics.Metrics, name string, labels map[string]string) (float64, bool) {
-	t.Helper()
-	fams, err := m.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-	next:
-		for _, s := range f.Metric {
-			if len(s.Label) != len(labels) {
-				continue
-			}
-			for _, l := range s.Label {
-				if labels[l.GetName()] != l.GetValue() {
-					continue next
-				}
-			}
-			return sampleValue(s), true
-		}
-	}
-	return 0, false
-}
-
-func sampleValue(s *dto.Metric) float64 {
-	if s.Gauge != nil {
-		return s.Gauge.GetValue()
-	}
-	return s.Counter.GetValue()
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/metrics"
+	"github.com/renewer/renewer/internal/metrics/metricstest"
 	"github.com/renewer/renewer/internal/notify"
 	"github.com/renewer/renewer/internal/report"
 	"github.com/renewer/renewer/internal/status"
@@ -88,7 +89,7 @@ notify "ops" {
 		{"renewer_fleet_node_gone", map[string]string{"node": "edge-1"}, 1},
 		{"renewer_fleet_lock_holder", map[string]string{"name": "www", "node": "edge-1"}, 1},
 	} {
-		if got, ok := gauge(t, m, c.name, c.labels); !ok || got != c.want {
+		if got, ok := metricstest.Value(t, m.Registry(), c.name, c.labels); !ok || got != c.want {
 			t.Errorf("%s%v = %v (%v), want %v", c.name, c.labels, got, ok, c.want)
 		}
 	}
@@ -99,7 +100,7 @@ notify "ops" {
 	if es := hooks.take(); len(es) != 0 {
 		t.Errorf("a round without etcd notified %v", kinds(es))
 	}
-	if got, _ := gauge(t, m, "renewer_fleet_converged", map[string]string{"name": "www"}); got != 0 {
+	if got, _ := metricstest.Value(t, m.Registry(), "renewer_fleet_converged", map[string]string{"name": "www"}); got != 0 {
 		t.Errorf("a round without etcd changed renewer_fleet_converged to %v", got)
 	}
 
@@ -108,7 +109,7 @@ notify "ops" {
 	if got := kinds(hooks.take()); !slices.Equal(got, []string{"recoveredfleet_node_gone", "recoveredfleet_not_converged"}) {
 		t.Errorf("after the fix: %v", got)
 	}
-	if got, _ := gauge(t, m, "renewer_fleet_unconverged_seconds", map[string]string{"name": "www"}); got != 0 {
+	if got, _ := metricstest.Value(t, m.Registry(), "renewer_fleet_unconverged_seconds", map[string]string{"name": "www"}); got != 0 {
 		t.Errorf("renewer_fleet_unconverged_seconds after the fix: %v", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/renewer/renewer/internal/certinfo/certtest"
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/metrics"
+	"github.com/renewer/renewer/internal/metrics/metricstest"
 	"github.com/renewer/renewer/internal/plan"
 	"github.com/renewer/renewer/internal/report"
 	"github.com/renewer/renewer/internal/status"
@@ -44,12 +45,12 @@ metrics {}
 	in := status.Inspection{Cert: cfg.Certificates[0], Facts: f,
 		ARI: &plan.ARI{Start: now.Add(-2 * time.Hour), End: now.Add(-time.Hour), Chosen: now.Add(-time.Hour)}}
 	rep.Observe(report.Snapshot{Checked: now, Certificates: []status.View{status.Of(in, now)}})
-	if v, ok := gauge(t, m, "renewer_certificate_ari_overdue_seconds", map[string]string{"name": "www"}); !ok || v != 7200 {
+	if v, ok := metricstest.Value(t, m.Registry(), "renewer_certificate_ari_overdue_seconds", map[string]string{"name": "www"}); !ok || v != 7200 {
 		t.Errorf("overdue %v (present %v), want 7200", v, ok)
 	}
 	in.ARI = nil // replaced: the new certificate's window is in the future, or not known yet
 	rep.Observe(report.Snapshot{Checked: now, Certificates: []status.View{status.Of(in, now)}})
-	if v, ok := gauge(t, m, "renewer_certificate_ari_overdue_seconds", map[string]string{"name": "www"}); !ok || v != 0 {
+	if v, ok := metricstest.Value(t, m.Registry(), "renewer_certificate_ari_overdue_seconds", map[string]string{"name": "www"}); !ok || v != 0 {
 		t.Errorf("overdue after replacement %v (present %v), want 0", v, ok)
 	}
 }

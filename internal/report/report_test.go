@@ -17,13 +17,12 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/renewer/renewer/internal/agent"
 	"github.com/renewer/renewer/internal/certinfo"
 	"github.com/renewer/renewer/internal/certinfo/certtest"
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/metrics"
+	"github.com/renewer/renewer/internal/metrics/metricstest"
 	"github.com/renewer/renewer/internal/notify"
 	"github.com/renewer/renewer/internal/plan"
 	"github.com/renewer/renewer/internal/report"
@@ -73,39 +72,6 @@ func install(t *testing.T, st *store.Store, name string, notBefore, notAfter tim
 		t.Fatal(err)
 	}
 	return v.ID
-}
-
-func gauge(t *testing.T, m *metrics.Metrics, name string, labels map[string]string) (float64, bool) {
-	t.Helper()
-	fams, err := m.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-	next:
-		for _, s := range f.Metric {
-			if len(s.Label) != len(labels) {
-				continue
-			}
-			for _, l := range s.Label {
-				if labels[l.GetName()] != l.GetValue() {
-					continue next
-				}
-			}
-			return value(s), true
-		}
-	}
-	return 0, false
-}
-
-func value(s *dto.Metric) float64 {
-	if s.Gauge != nil {
-		return s.Gauge.GetValue()
-	}
-	return s.Counter.GetValue()
 }
 
 // One daemon cycle's reporting, end to end: real certificates on disk, a
@@ -224,12 +190,12 @@ metrics {}
 		{"renewer_renewals_total", map[string]string{"name": "old", "result": "success"}, 0},
 		{"renewer_hook_runs_total", map[string]string{"name": "pending", "hook": "reload", "result": "failure"}, 0},
 	} {
-		v, ok := gauge(t, m, c.metric, c.labels)
+		v, ok := metricstest.Value(t, m.Registry(), c.metric, c.labels)
 		if !ok || v != c.want {
 			t.Errorf("%s%v = %v (present %v), want %v", c.metric, c.labels, v, ok, c.want)
 		}
 	}
-	if v, _ := gauge(t, m, "renewer_last_check_timestamp_seconds", map[string]string{}); v < float64(now.Unix()) {
+	if v, _ := metricstest.Value(t, m.Registry(), "renewer_last_check_timestamp_seconds", map[string]string{}); v < float64(now.Unix()) {
 		t.Errorf("last check %v", v)
 	}
 
@@ -273,18 +239,18 @@ metrics {}
 		{map[string]string{"name": "fresh", "result": "failure"}, 0},
 		{map[string]string{"name": "pending", "result": "failure"}, 1},
 	} {
-		if v, _ := gauge(t, m, "renewer_renewals_total", c.labels); v != c.want {
+		if v, _ := metricstest.Value(t, m.Registry(), "renewer_renewals_total", c.labels); v != c.want {
 			t.Errorf("renewals_total%v = %v, want %v", c.labels, v, c.want)
 		}
 	}
-	if v, _ := gauge(t, m, "renewer_hook_runs_total", map[string]string{"name": "pending", "hook": "reload", "result": "success"}); v != 1 {
+	if v, _ := metricstest.Value(t, m.Registry(), "renewer_hook_runs_total", map[string]string{"name": "pending", "hook": "reload", "result": "success"}); v != 1 {
 		t.Errorf("hook runs = %v", v)
 	}
 	// A partial check (renew NAME) keeps the other certificates' series and the watches'.
-	if _, ok := gauge(t, m, "renewer_certificate_ready", map[string]string{"name": "old"}); !ok {
+	if _, ok := metricstest.Value(t, m.Registry(), "renewer_certificate_ready", map[string]string{"name": "old"}); !ok {
 		t.Error("a partial check removed other certificates' series")
 	}
-	if _, ok := gauge(t, m, "renewer_watch_ready", map[string]string{"name": "megaphone", "endpoint": srv.Endpoint}); !ok {
+	if _, ok := metricstest.Value(t, m.Registry(), "renewer_watch_ready", map[string]string{"name": "megaphone", "endpoint": srv.Endpoint}); !ok {
 		t.Error("a partial check removed the watches' series")
 	}
 	if err := rep.Close(ctx); err != nil {
