@@ -71,6 +71,7 @@ func tryCluster(t *testing.T, n int) ([]string, error) {
 		cfg.ClusterState = embed.ClusterStateFlagNew
 		cfg.LogLevel = "error"
 		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+		cfg.UnsafeNoFsync = true // a test member on a shared disk: no fsync wait per write
 		wg.Go(func() {
 			e, err := embed.StartEtcd(cfg)
 			mu.Lock()

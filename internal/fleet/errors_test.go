@@ -43,7 +43,8 @@ func startTLSEtcd(t *testing.T, p pki, prefix, pw string) string {
 	cfg.ClientTLSInfo.TrustedCAFile, cfg.ClientTLSInfo.ClientCertAuth = p.ca, true
 	cfg.LogLevel = "error"
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	cfg.BcryptCost = 4 // bcrypt's least: a password check answers within the dial timeout on a busy machine under -race
+	cfg.UnsafeNoFsync = true // a test member on a shared disk: no fsync wait per write
+	cfg.BcryptCost = 4       // bcrypt's least: a password check answers within the dial timeout on a busy machine under -race
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -166,7 +166,8 @@ func startPlainEtcd(t *testing.T, dir string) url.URL {
 		cfg.InitialCluster = "auth=" + pu.String()
 		cfg.LogLevel = "error"
 		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-		cfg.BcryptCost = 4 // bcrypt's least: each authentication is quick, even under -race
+		cfg.UnsafeNoFsync = true // a test member on a shared disk: no fsync wait per write
+		cfg.BcryptCost = 4       // bcrypt's least: each authentication is quick, even under -race
 		e, err := embed.StartEtcd(cfg)
 		if err != nil {
 			if attempt == 2 {
