@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -11,6 +12,10 @@ import (
 )
 
 var _ store.AccountUpdater = (*Backend)(nil)
+
+// accountLockWait bounds the wait for another node holding the account's
+// lock (registering the account, or rolling its key over).
+const accountLockWait = 2 * time.Minute
 
 // SyncAccount implements store.Shared.
 // P/accounts/<acct> holds, sealed, what get returned (acme.ExportAccount):

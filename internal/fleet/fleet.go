@@ -400,9 +400,6 @@ func (b *Backend) Reports(ctx context.Context, name string) ([]store.NodeReport,
 	return out, nil
 }
 
-// accountLockWait bounds the wait for another node registering the account.
-const accountLockWait = 2 * time.Minute
-
 // Changes implements store.Shared. The watch requires a leader, so a node
 // whose member lost its quorum notices; when it is set up again (the node
 // is back), a value is sent so the caller catches up. Failures back off
