@@ -399,8 +399,17 @@ func toolPath(ctx context.Context, name string) (string, error) {
 	return toolPathEnv(ctx, name)
 }
 
+// toolPaths remembers, per test process, where each tool was found: every
+// `go tool -n` loads the tool's whole package graph and links it again (about
+// half a second of CPU), and a package's tests start dozens of CAs.
+var toolPaths sync.Map // name and env -> string
+
 // toolPathEnv is toolPath with extra build environment (CGO_ENABLED=0).
 func toolPathEnv(ctx context.Context, name string, env ...string) (string, error) {
+	key := strings.Join(append([]string{name}, env...), "\x00")
+	if p, ok := toolPaths.Load(key); ok {
+		return p.(string), nil
+	}
 	cmd := exec.CommandContext(ctx, "go", "tool", "-n", name)
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
@@ -416,10 +425,13 @@ func toolPathEnv(ctx context.Context, name string, env ...string) (string, error
 		}
 		return "", fmt.Errorf("testca: go tool -n %s: %w", name, err)
 	}
-	return strings.TrimSpace(string(out)), nil
+	p := strings.TrimSpace(string(out))
+	toolPaths.Store(key, p)
+	return p, nil
 }
 
-func moduleRoot() (string, error) {
+// moduleRoot is the directory of this module's go.mod, asked of go once.
+var moduleRoot = sync.OnceValues(func() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", err
@@ -429,7 +441,7 @@ func moduleRoot() (string, error) {
 		return "", errors.New("not inside a module")
 	}
 	return filepath.Dir(gomod), nil
-}
+})
 
 func freePorts(n int) ([]int, error) {
 	var ls []net.Listener
