@@ -19,8 +19,10 @@ import (
 	"github.com/renewer/renewer/internal/testca"
 )
 
-// tokenTTL is the etcd servers' --auth-token-ttl in the Debian test.
-const debianTokenTTL = 10 * time.Second
+// debianTokenTTL is the etcd servers' --auth-token-ttl in the Debian test:
+// short, so that the test outlives it several times in a few seconds (the
+// servers drop a token idle this long, checking once a second).
+const debianTokenTTL = 4 * time.Second
 
 // debianEtcd is the etcd server binary of Debian's etcd-server package
 // (3.4.23 in bookworm). Without it the test skips, loudly, unless CI is
@@ -104,7 +106,7 @@ func startDebianCluster(t *testing.T, bin string, ttl time.Duration) (eps, logs 
 }
 
 // Against Debian's etcd server (3.4) with username/password
-// authentication and a 10-second token lifetime, a 3-node fleet keeps
+// authentication and a 4-second token lifetime, a 3-node fleet keeps
 // renewing for several lifetimes: between renewals every node is idle for
 // longer than the token lives, so each renewal (the lock, the account, the
 // challenge token, the publication) and each node's apply and report run
@@ -142,12 +144,13 @@ func TestFleetDebianEtcdPasswordPastTokenExpiry(t *testing.T) {
 	first := waitPublished(t, nodes[0], "", 90*time.Second)
 	waitApplied(t, nodes, first)
 
-	// Three rounds, each after an idle spell longer than the tokens live:
-	// at least 40 s, four token lifetimes, in all.
+	// Three rounds, each after an idle spell longer than the tokens live
+	// (and a second for the servers' once-a-second expiry check): at least
+	// four token lifetimes in all.
 	prev := first
 	orderers := []*node{nodes[0], nodes[2], nodes[0]}
 	for round, orderer := range orderers {
-		time.Sleep(debianTokenTTL + 3*time.Second)
+		time.Sleep(debianTokenTTL + 2*time.Second)
 		res := orderer.pass(t, context.Background(), agent.PassOptions{Force: true, Names: []string{"www"}})
 		if res.Action != status.Renewed || !res.OK() {
 			t.Fatalf("round %d: forced renewal on %s after the tokens expired: %+v", round, orderer.name, res)
