@@ -144,6 +144,10 @@ func Build(o Options) (string, error) {
 				PreRemove:   ex("debian/prerm"),
 				PostRemove:  ex("debian/postrm"),
 			},
+			// data.tar at gzip's default level, not nfpm's 9: measured on
+			// the 67 MB binary, 0.5% larger and three times faster (2 s, not 6).
+			// gzip, not zstd, so that dpkg before 1.21.18 installs it.
+			Deb: nfpm.Deb{Compression: "gzip:6"},
 		},
 	}
 	info = nfpm.WithDefaults(info)
