@@ -57,13 +57,13 @@ const hapSite = `certificate "hap" {
 }
 `
 
-// slowSite's hook takes 6 s: a daemon stopped while it runs must let it finish.
+// slowSite's hook takes 3 s: a daemon stopped while it runs must let it finish.
 const slowSite = `certificate "slow" {
   domains = ["slow.test"]
   challenge "http" { webroot = "/var/www/acme" }
   install { dir = "/etc/ssl/renewer/slow" }
   hook "slow" {
-    command = ["/bin/sh", "-c", "echo started > /var/lib/renewer/slow-hook; sleep 6; echo finished > /var/lib/renewer/slow-hook"]
+    command = ["/bin/sh", "-c", "echo started > /var/lib/renewer/slow-hook; sleep 3; echo finished > /var/lib/renewer/slow-hook"]
     timeout = "30s"
   }
 }
@@ -318,11 +318,11 @@ frontend tls
 		// Test-only: a short watchdog and restart delay; the stall is a
 		// SIGSTOP, so renewer stops answering altogether.
 		c.write("/run/systemd/system/renewer.service.d/zz-test-watchdog.conf",
-			"[Service]\nWatchdogSec=4s\nTimeoutAbortSec=3s\nRestartSec=1s\n", 0o644)
+			"[Service]\nWatchdogSec=2s\nTimeoutAbortSec=1s\nRestartSec=1s\n", 0o644)
 		c.must("systemctl", "daemon-reload")
 		c.must("systemctl", "restart", "renewer")
 		pid := c.show("renewer", "MainPID")
-		time.Sleep(6 * time.Second) // the daemon answers the watchdog
+		time.Sleep(3 * time.Second) // the daemon answers the watchdog (it pings every second)
 		if got := c.show("renewer", "MainPID"); got != pid {
 			t.Fatalf("a healthy daemon was restarted: %s -> %s", pid, got)
 		}

@@ -62,7 +62,10 @@ func TestSystemdHost(t *testing.T) {
 		bin, deb, err := buildPackage(ctx, work)
 		pkg <- built{bin, deb, err}
 		if err == nil {
-			out, _ := exec.CommandContext(ctx, lintian, "--tag-display-limit", "0", deb).CombinedOutput()
+			// Without binaries/spelling: its only tag is at info level,
+			// which lintian does not show without -I, and reading the 67 MB
+			// binary's strings for it took 4 of lintian's 10 s of CPU.
+			out, _ := exec.CommandContext(ctx, lintian, "--tag-display-limit", "0", "--dont-check-part", "binaries/spelling", deb).CombinedOutput()
 			lint <- out
 		}
 	}()
