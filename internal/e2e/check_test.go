@@ -55,7 +55,7 @@ func TestCheckCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	httpPort := freePort(t)
+	httpPort := testca.FreePortT(t)
 	cert, key := bootstrapCert(t, dir, "www.example.test")
 	startNginx(t, filepath.Join(dir, "nginx"), cert, key, httpPort, webroot)
 

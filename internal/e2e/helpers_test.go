@@ -51,15 +51,6 @@ func repoFile(t *testing.T, rel string) string {
 	return p
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := testca.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func write(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

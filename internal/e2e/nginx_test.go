@@ -44,7 +44,7 @@ func startNginx(t *testing.T, dir, sslCert, sslKey string, httpPort int, webroot
 func startNginxWith(t *testing.T, dir, sslCert, sslKey, servers string) *nginxServer {
 	t.Helper()
 	nginx := need(t, "nginx", "nginx")
-	port := freePort(t)
+	port := testca.FreePortT(t)
 	n := &nginxServer{dir: dir, conf: filepath.Join(dir, "nginx.conf"), addr: fmt.Sprintf("127.0.0.1:%d", port)}
 	n.ctl = []string{"-p", dir, "-c", n.conf, "-e", filepath.Join(dir, "error.log")}
 	for _, d := range []string{"tmp", "conf.d"} {

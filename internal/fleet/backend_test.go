@@ -18,6 +18,7 @@ import (
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/fleet"
 	"github.com/renewer/renewer/internal/store"
+	"github.com/renewer/renewer/internal/testca"
 )
 
 func open(t *testing.T, eps []string, node string, key fleet.Key) *fleet.Backend {
@@ -234,7 +235,7 @@ certificate "b" {
   domains = ["b.example.test"]
   challenge "http" { listen = ":80" }
 }
-`, freePort(t)), 0o600)
+`, testca.FreePortT(t)), 0o600)
 	var out, errb bytes.Buffer
 	start := time.Now()
 	code := cli.Run(context.Background(), deps, []string{"status", "--json", "--config", file}, &out, &errb)

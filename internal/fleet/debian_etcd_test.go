@@ -53,7 +53,7 @@ func startDebianCluster(t *testing.T, bin string, ttl time.Duration) (eps, logs 
 	const n = 3
 	var peers, initial []string
 	for i := range n {
-		cp, pp := freePort(t), freePort(t)
+		cp, pp := testca.FreePortT(t), testca.FreePortT(t)
 		eps = append(eps, fmt.Sprintf("http://127.0.0.1:%d", cp))
 		peers = append(peers, fmt.Sprintf("http://127.0.0.1:%d", pp))
 		initial = append(initial, fmt.Sprintf("m%d=%s", i, peers[i]))

@@ -25,6 +25,7 @@ import (
 	"github.com/renewer/renewer/internal/fleet"
 	"github.com/renewer/renewer/internal/status"
 	"github.com/renewer/renewer/internal/store"
+	"github.com/renewer/renewer/internal/testca"
 )
 
 // startTLSEtcd starts one etcd member serving TLS with p's server
@@ -32,8 +33,8 @@ import (
 // authentication enabled for a renewer user (password pw) on prefix.
 func startTLSEtcd(t *testing.T, p pki, prefix, pw string) string {
 	t.Helper()
-	cu := url.URL{Scheme: "https", Host: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-	pu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	cu := url.URL{Scheme: "https", Host: fmt.Sprintf("127.0.0.1:%d", testca.FreePortT(t))}
+	pu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", testca.FreePortT(t))}
 	cfg := embed.NewConfig()
 	cfg.Name, cfg.Dir = "secure", filepath.Join(t.TempDir(), "data")
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
@@ -149,7 +150,7 @@ func TestEtcdErrorsSayWhy(t *testing.T) {
 			e.CAFile, e.CertFile, e.KeyFile = "", "", ""
 		}, ""},
 		{"wrong password", func(e *config.Etcd) { e.PasswordFile = bad }, "etcd refused the username or password"},
-		{"nothing listening", func(e *config.Etcd) { e.Endpoints = []string{fmt.Sprintf("https://127.0.0.1:%d", freePort(t))} },
+		{"nothing listening", func(e *config.Etcd) { e.Endpoints = []string{fmt.Sprintf("https://127.0.0.1:%d", testca.FreePortT(t))} },
 			"nothing listens at the etcd endpoint"},
 		{"no permission on the prefix", func(e *config.Etcd) { e.Prefix = "/elsewhere" }, "the etcd user may not use this prefix"},
 	} {

@@ -145,7 +145,7 @@ func TestFleetReloadAppliesChangedBlock(t *testing.T) {
 
 	// Bad change 1: endpoints that do not answer, and a new node name.
 	src, _ := readAll(r.file)
-	dead := freePort(t)
+	dead := testca.FreePortT(t)
 	rewrite(t, r.file, fmt.Sprintf("%q", epsA[0]), fmt.Sprintf(`"http://127.0.0.1:%d"`, dead), `node     = "edge-r"`, `node     = "edge-r2"`)
 	hup()
 	waitLog("config reload refused", 1)

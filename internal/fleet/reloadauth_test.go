@@ -17,6 +17,7 @@ import (
 	"github.com/renewer/renewer/internal/agent"
 	"github.com/renewer/renewer/internal/config"
 	"github.com/renewer/renewer/internal/fleet"
+	"github.com/renewer/renewer/internal/testca"
 )
 
 // Credentials rotated in place, applied with a reload: etcd with password
@@ -91,7 +92,7 @@ certificate "www" {
   ari     = false
   challenge "http" { listen = "127.0.0.1:%d" }
 }
-`, keyFile, cu.String(), pwFile, freePort(t)), 0o600)
+`, keyFile, cu.String(), pwFile, testca.FreePortT(t)), 0o600)
 	cfg, err := config.Load(file)
 	if err != nil {
 		t.Fatal(err)
@@ -157,8 +158,8 @@ certificate "www" {
 func startPlainEtcd(t *testing.T, dir string) url.URL {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
-		cu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-		pu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+		cu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", testca.FreePortT(t))}
+		pu := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", testca.FreePortT(t))}
 		cfg := embed.NewConfig()
 		cfg.Name, cfg.Dir = "auth", filepath.Join(dir, fmt.Sprintf("data%d", attempt))
 		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}

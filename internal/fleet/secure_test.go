@@ -127,16 +127,6 @@ func firstError(ctx context.Context, fc *config.Fleet) error {
 	return err
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func readFile(t *testing.T, path string) string {
 	t.Helper()
 	b, err := readAll(path)

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -443,26 +444,64 @@ var moduleRoot = sync.OnceValues(func() (string, error) {
 	return filepath.Dir(gomod), nil
 })
 
+// freePorts returns n loopback ports, each free for TCP and UDP a moment
+// ago. They are chosen below the kernel's ephemeral range, never from it:
+// a port from that range, closed until its server starts, can meanwhile
+// become the local end of any process's outgoing connection (seen: an
+// http-01 server's bind failing with "address already in use" under make
+// test's load). Outside the range only another test choosing the same port
+// can collide, and choosing at random makes that unlikely.
 func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
+	var closers []io.Closer
 	defer func() {
-		for _, l := range ls {
-			l.Close()
+		for _, c := range closers {
+			c.Close()
 		}
 	}()
+	lo, hi := portRange()
 	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("testca: free port: %w", err)
+	for tries := 0; len(ports) < n; tries++ {
+		if tries == 1000 {
+			return nil, fmt.Errorf("testca: no free port in %d-%d after 1000 tries", lo, hi)
 		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		port := lo + mrand.IntN(hi-lo+1)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			l.Close()
+			continue
+		}
+		closers = append(closers, l, u)
+		ports = append(ports, port)
 	}
 	return ports, nil
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// portRange is where freePorts chooses: from 10000 to just below the
+// kernel's ephemeral ports (net.ipv4.ip_local_port_range, 32768-60999 by
+// default), or above them when they start too low to leave room.
+func portRange() (lo, hi int) {
+	eph := [2]int{32768, 60999}
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			a, err1 := strconv.Atoi(f[0])
+			z, err2 := strconv.Atoi(f[1])
+			if err1 == nil && err2 == nil && a <= z {
+				eph = [2]int{a, z}
+			}
+		}
+	}
+	if eph[0]-1 >= 10000+1000 {
+		return 10000, eph[0] - 1
+	}
+	return eph[1] + 1, 65535
+}
+
+// FreePort returns a loopback port that was free for TCP and UDP a moment
+// ago, outside the kernel's ephemeral range (see freePorts).
 func FreePort() (int, error) {
 	p, err := freePorts(1)
 	if err != nil {

@@ -18,6 +18,17 @@ func StartT(t testing.TB, o Options) *CA { return startT(t, o, "Pebble", Start) 
 // StartT). step-ca is a pinned tool dependency: this never skips.
 func StartStepCAT(t testing.TB, o Options) *CA { return startT(t, o, "step-ca", StartStepCA) }
 
+// FreePortT is FreePort for a test: a port outside the kernel's ephemeral
+// range that was free a moment ago; no port fails the test.
+func FreePortT(t testing.TB) int {
+	t.Helper()
+	p, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func startT(t testing.TB, o Options, name string, start func(context.Context, Options) (*CA, error)) *CA {
 	t.Helper()
 	if o.Dir == "" {
