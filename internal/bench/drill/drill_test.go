@@ -12,12 +12,12 @@ import (
 )
 
 // drillCerts is how many certificates TestMassRevocationDrill replaces:
-// RENEWER_DRILL_CERTS, else 200 (1,000 take longer than CI's budget with
+// RENEWER_DRILL_CERTS, else 100 (1,000 take longer than CI's budget with
 // the race detector on 2 cores; `make bench` runs 1,000).
 func drillCerts(t *testing.T) int {
 	s := os.Getenv("RENEWER_DRILL_CERTS")
 	if s == "" {
-		return 200
+		return 100
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 {
