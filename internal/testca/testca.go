@@ -401,8 +401,8 @@ func toolPath(ctx context.Context, name string) (string, error) {
 }
 
 // toolPaths remembers, per test process, where each tool was found: every
-// `go tool -n` loads the tool's whole package graph and links it again (about
-// half a second of CPU), and a package's tests start dozens of CAs.
+// `go tool -n` loads the tool's whole package graph (a quarter of a second
+// of CPU, more on a busy machine), and a package's tests start dozens of CAs.
 var toolPaths sync.Map // name and env -> string
 
 // toolPathEnv is toolPath with extra build environment (CGO_ENABLED=0).
@@ -482,7 +482,8 @@ func freePorts(n int) ([]int, error) {
 
 // portRange is where freePorts chooses: from 10000 to just below the
 // kernel's ephemeral ports (net.ipv4.ip_local_port_range, 32768-60999 by
-// default), or above them when they start too low to leave room.
+// default), or above them when they start too low to leave room, or, when
+// they leave room on neither side, 10000-65535 after all.
 func portRange() (lo, hi int) {
 	eph := [2]int{32768, 60999}
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
@@ -494,10 +495,13 @@ func portRange() (lo, hi int) {
 			}
 		}
 	}
-	if eph[0]-1 >= 10000+1000 {
+	switch {
+	case eph[0]-1 >= 10000+1000:
 		return 10000, eph[0] - 1
+	case eph[1]+1 <= 65535-1000:
+		return eph[1] + 1, 65535
 	}
-	return eph[1] + 1, 65535
+	return 10000, 65535
 }
 
 // FreePort returns a loopback port that was free for TCP and UDP a moment
