@@ -3,6 +3,7 @@ package hosttest
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ const slowSite = `certificate "slow" {
   challenge "http" { webroot = "/var/www/acme" }
   install { dir = "/etc/ssl/renewer/slow" }
   hook "slow" {
-    command = ["/bin/sh", "-c", "echo started > /var/lib/renewer/slow-hook; sleep 3; echo finished > /var/lib/renewer/slow-hook"]
+    command = ["/bin/sh", "-c", "echo started > /var/lib/renewer/slow-hook; sleep 3; echo finished $(date +%s.%N) > /var/lib/renewer/slow-hook"]
     timeout = "30s"
   }
 }
@@ -275,8 +276,13 @@ frontend tls
 		if j := c.journal("renewer"); !strings.Contains(j, "renewer: created /etc/ssl/renewer/slow") {
 			t.Errorf("the reload did not create the new install dir:\n%s", tail(j, 1500))
 		}
-		if strings.TrimSpace(string(b)) != "finished" {
+		// The hook must have finished after the stop was sent (not before
+		// it, which would leave the stop nothing to wait for).
+		f := strings.Fields(string(b))
+		if len(f) != 2 || f[0] != "finished" {
 			t.Errorf("stopped daemon: the hook under way did not finish (%q)", b)
+		} else if at, err := strconv.ParseFloat(f[1], 64); err != nil || at < float64(start.UnixNano())/1e9 {
+			t.Errorf("the hook finished at %s, before the stop was sent at %.3f: nothing was under way", f[1], float64(start.UnixNano())/1e9)
 		}
 		if took > 60*time.Second {
 			t.Errorf("stop took %s, more than the 60s grace", took)
